@@ -1,0 +1,175 @@
+//! A running Chatshop: the state every request shares, and the builder that
+//! wires it.
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chatshop_entity::signing_key;
+use chatshop_migration::{Migrator, MigratorTrait};
+use sea_orm::{ActiveValue::Set, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, EntityTrait};
+
+use crate::auth::jwt::{MIN_SECRET_BYTES, TokenKeys};
+use crate::auth::password::PasswordHasher;
+use crate::config::Config;
+use crate::graphql::{self, ChatshopSchema};
+use crate::{Error, http};
+
+/// What every request shares. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct AppState(Arc<StateInner>);
+
+pub(crate) struct StateInner {
+    pub db: DatabaseConnection,
+    pub tokens: TokenKeys,
+    pub passwords: PasswordHasher,
+    pub config: Config,
+}
+
+impl Deref for AppState {
+    type Target = StateInner;
+
+    fn deref(&self) -> &StateInner {
+        &self.0
+    }
+}
+
+/// A configured Chatshop instance. Cheap to clone; holds no globals, so
+/// several can run in one process (as the multi-instance tests do).
+#[derive(Clone)]
+pub struct Chatshop {
+    state: AppState,
+    schema: ChatshopSchema,
+}
+
+/// Wires a [`Chatshop`] around a database connection the integrator owns.
+pub struct ChatshopBuilder {
+    db: DatabaseConnection,
+    config: Config,
+    run_migrations: bool,
+}
+
+impl Chatshop {
+    /// Connects to `config.database_url`, runs migrations and wires the defaults.
+    ///
+    /// # Errors
+    /// `INTERNAL` when the database cannot be reached or migrated, or the
+    /// configured token secret is too short.
+    pub async fn connect(config: Config) -> Result<Self, Error> {
+        let mut options = ConnectOptions::new(config.database_url.clone());
+        options
+            .max_connections(config.db_max_connections)
+            .connect_timeout(Duration::from_secs(10))
+            .sqlx_logging(false);
+        let db = Database::connect(options).await?;
+        if db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite {
+            // WAL lets readers proceed during a write; the busy timeout makes a
+            // second writer wait for the lock instead of failing at once.
+            db.execute_unprepared("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;")
+                .await?;
+        }
+        Self::builder(db, config).build().await
+    }
+
+    /// Starts from an existing connection (integrators who own their pool).
+    pub fn builder(db: DatabaseConnection, config: Config) -> ChatshopBuilder {
+        ChatshopBuilder { db, config, run_migrations: true }
+    }
+
+    /// The full HTTP surface, to `nest` or `merge` into an axum app:
+    /// `/graphql`, `/graphql/ws`, `/healthz`, `/readyz`, `/metrics`, and the
+    /// playground at `/` when enabled.
+    pub fn router(&self) -> axum::Router {
+        http::router(self.state.clone(), self.schema.clone())
+    }
+
+    /// The executable schema, for in-process execution.
+    pub fn schema(&self) -> &ChatshopSchema {
+        &self.schema
+    }
+
+    /// The database connection.
+    pub fn database(&self) -> &DatabaseConnection {
+        &self.state.db
+    }
+
+    /// Serves on an already-bound listener until `shutdown` resolves, then
+    /// finishes the requests in flight.
+    ///
+    /// # Errors
+    /// Any I/O error of the listener.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, self.router().into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+
+    /// Seeds the demo shop when the database has no shop yet. Returns whether it did.
+    ///
+    /// # Errors
+    /// `INTERNAL` on database failures.
+    pub async fn seed_demo_if_empty(&self) -> Result<bool, Error> {
+        crate::seed::seed_demo_if_empty(&self.state).await
+    }
+}
+
+impl ChatshopBuilder {
+    /// Whether to run pending migrations on build (default: yes). Integrators
+    /// who migrate with their own tooling switch it off.
+    pub fn run_migrations(mut self, yes: bool) -> Self {
+        self.run_migrations = yes;
+        self
+    }
+
+    /// Builds the instance.
+    ///
+    /// # Errors
+    /// `INTERNAL` when migrations fail or the token secret is unusable.
+    pub async fn build(self) -> Result<Chatshop, Error> {
+        if self.run_migrations {
+            Migrator::up(&self.db, None).await?;
+        }
+        let auth = &self.config.auth;
+        let secret = match &auth.token_secret {
+            Some(secret) => secret.as_bytes().to_vec(),
+            None => stored_signing_secret(&self.db).await?,
+        };
+        let tokens = TokenKeys::new(&secret, &auth.issuer, &auth.audience, Duration::from_secs(auth.token_ttl_secs))?;
+        let passwords = PasswordHasher::new(self.config.limits.password_hash_concurrency).await?;
+        let state = AppState(Arc::new(StateInner { db: self.db, tokens, passwords, config: self.config }));
+        let schema = graphql::build_schema(state.clone());
+        Ok(Chatshop { state, schema })
+    }
+}
+
+const ACCESS_TOKEN_KEY: &str = "access-token";
+
+/// The server-generated token secret: created by the first instance to start
+/// (insert-if-absent, so concurrent first starts agree) and read by the rest.
+async fn stored_signing_secret(db: &DatabaseConnection) -> Result<Vec<u8>, Error> {
+    let mut fresh = [0_u8; 48];
+    argon2::password_hash::rand_core::RngCore::fill_bytes(&mut argon2::password_hash::rand_core::OsRng, &mut fresh);
+    signing_key::Entity::insert(signing_key::ActiveModel {
+        purpose: Set(ACCESS_TOKEN_KEY.to_owned()),
+        secret: Set(STANDARD.encode(fresh)),
+        created_at: Set(chrono::Utc::now()),
+    })
+    .on_conflict_do_nothing_on([signing_key::Column::Purpose])
+    .exec(db)
+    .await?;
+    let stored = signing_key::Entity::find_by_id(ACCESS_TOKEN_KEY.to_owned())
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::internal("signing key vanished after insert"))?;
+    let secret = STANDARD.decode(stored.secret).map_err(Error::internal)?;
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(Error::internal("stored signing key is too short"));
+    }
+    Ok(secret)
+}

@@ -1,0 +1,177 @@
+//! Access tokens: HS256 JWTs with `sub`, `iat`, `exp`, `iss` and `aud`.
+//!
+//! The algorithm is pinned: a token whose header names another algorithm
+//! (including `none`) is refused before its signature is even looked at.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::Actor;
+use crate::Error;
+
+/// Shortest accepted signing secret: HS256 wants at least 256 bits of key.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Signs and verifies access tokens.
+#[derive(Clone)]
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+    ttl: Duration,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    iat: u64,
+    exp: u64,
+    iss: String,
+    aud: String,
+}
+
+/// A freshly issued token.
+#[derive(Debug)]
+pub struct IssuedToken {
+    /// The compact JWT.
+    pub token: String,
+    /// Expiry, in seconds since the Unix epoch.
+    pub expires_at: u64,
+}
+
+impl TokenKeys {
+    /// Builds the keys from a secret of at least [`MIN_SECRET_BYTES`].
+    pub fn new(secret: &[u8], issuer: &str, audience: &str, ttl: Duration) -> Result<Self, Error> {
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(Error::internal(format!(
+                "the token secret must be at least {MIN_SECRET_BYTES} bytes"
+            )));
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        // Small clock drift between instances is tolerated, nothing more.
+        validation.leeway = 5;
+        Ok(Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            ttl,
+        })
+    }
+
+    /// Issues a token for a user.
+    pub fn issue(&self, user_id: Uuid) -> Result<IssuedToken, Error> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_err(Error::internal)?;
+        self.issue_at(user_id, now.as_secs())
+    }
+
+    fn issue_at(&self, user_id: Uuid, now_secs: u64) -> Result<IssuedToken, Error> {
+        let expires_at = now_secs.saturating_add(self.ttl.as_secs());
+        let claims = Claims {
+            sub: user_id.to_string(),
+            iat: now_secs,
+            exp: expires_at,
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(Error::internal)?;
+        Ok(IssuedToken { token, expires_at })
+    }
+
+    /// Verifies a presented token. Any fault (bad signature, expired, wrong
+    /// issuer or audience, another algorithm, garbage) is `UNAUTHENTICATED`.
+    pub fn verify(&self, token: &str) -> Result<Actor, Error> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| Error::Unauthenticated)?;
+        let id = Uuid::try_parse(&data.claims.sub).map_err(|_| Error::Unauthenticated)?;
+        Ok(Actor::User { id })
+    }
+
+    /// Verifies the value of an `Authorization` header (`Bearer <token>`).
+    pub fn verify_header(&self, header: &str) -> Result<Actor, Error> {
+        let (scheme, token) = header.trim().split_once(' ').ok_or(Error::Unauthenticated)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(Error::Unauthenticated);
+        }
+        self.verify(token.trim())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn keys() -> TokenKeys {
+        TokenKeys::new(SECRET, "chatshop", "chatshop-api", Duration::from_secs(3600)).unwrap()
+    }
+
+    #[test]
+    fn a_signed_token_verifies() {
+        let user = Uuid::now_v7();
+        let issued = keys().issue(user).unwrap();
+        assert_eq!(keys().verify(&issued.token).unwrap(), Actor::User { id: user });
+        assert_eq!(
+            keys().verify_header(&format!("Bearer {}", issued.token)).unwrap(),
+            Actor::User { id: user }
+        );
+    }
+
+    #[test]
+    fn an_expired_token_is_refused() {
+        let issued = keys().issue_at(Uuid::now_v7(), 1_000).unwrap();
+        assert!(matches!(keys().verify(&issued.token), Err(Error::Unauthenticated)));
+    }
+
+    #[test]
+    fn a_token_signed_with_another_key_is_refused() {
+        let other = TokenKeys::new(b"another-secret-another-secret-xx", "chatshop", "chatshop-api", Duration::from_secs(60)).unwrap();
+        let issued = other.issue(Uuid::now_v7()).unwrap();
+        assert!(keys().verify(&issued.token).is_err());
+    }
+
+    #[test]
+    fn a_token_for_another_audience_or_issuer_is_refused() {
+        for (iss, aud) in [("chatshop", "someone-else"), ("evil", "chatshop-api")] {
+            let other = TokenKeys::new(SECRET, iss, aud, Duration::from_secs(60)).unwrap();
+            let issued = other.issue(Uuid::now_v7()).unwrap();
+            assert!(keys().verify(&issued.token).is_err(), "{iss} {aud}");
+        }
+    }
+
+    #[test]
+    fn an_unsigned_alg_none_token_is_refused() {
+        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+        let claims = URL_SAFE_NO_PAD.encode(format!(
+            r#"{{"sub":"{}","iat":1,"exp":99999999999,"iss":"chatshop","aud":"chatshop-api"}}"#,
+            Uuid::now_v7()
+        ));
+        assert!(keys().verify(&format!("{header}.{claims}.")).is_err());
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        assert!(TokenKeys::new(b"short", "i", "a", Duration::from_secs(1)).is_err());
+    }
+
+    #[test]
+    fn other_authorization_schemes_are_refused() {
+        let issued = keys().issue(Uuid::now_v7()).unwrap();
+        assert!(keys().verify_header(&format!("Basic {}", issued.token)).is_err());
+        assert!(keys().verify_header("Bearer").is_err());
+    }
+}

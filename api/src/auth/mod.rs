@@ -1,0 +1,43 @@
+//! Who is calling: tokens in, an [`Actor`] out.
+//!
+//! The HTTP and WebSocket layers verify the presented token once and attach
+//! the resulting `Actor` to the request. Services take `&Actor` as an argument;
+//! nothing reads "the current user" from ambient state.
+
+pub mod jwt;
+pub mod password;
+pub mod policy;
+
+use uuid::Uuid;
+
+use crate::Error;
+
+/// The caller of an operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Actor {
+    /// No credentials were presented.
+    Anonymous,
+    /// A signed-in user.
+    User {
+        /// The user's id.
+        id: Uuid,
+    },
+}
+
+impl Actor {
+    /// The signed-in user's id, or `UNAUTHENTICATED`.
+    pub fn user_id(&self) -> Result<Uuid, Error> {
+        match self {
+            Self::User { id } => Ok(*id),
+            Self::Anonymous => Err(Error::Unauthenticated),
+        }
+    }
+
+    /// The signed-in user's id, if any.
+    pub fn user_id_opt(&self) -> Option<Uuid> {
+        match self {
+            Self::User { id } => Some(*id),
+            Self::Anonymous => None,
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Configuration: one plain struct with defaults for integrators who build it
+//! in code, and clap derives so the binary reads every field from a flag or an
+//! environment variable (the doc comments below are the `--help` text).
+
+use std::fmt;
+use std::net::SocketAddr;
+
+/// Everything a Chatshop instance needs to know at start.
+#[derive(Clone, Debug, clap::Args)]
+pub struct Config {
+    /// Database to use: `sqlite://path?mode=rwc` (embedded) or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+
+    /// Largest number of pooled database connections.
+    #[arg(long, env = "CHATSHOP_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    pub db_max_connections: u32,
+
+    /// Address the server listens on.
+    #[arg(long, env = "CHATSHOP_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+
+    /// Serve the browser playground at `/`.
+    #[arg(long, env = "CHATSHOP_PLAYGROUND", default_value_t = true, action = clap::ArgAction::Set)]
+    pub playground: bool,
+
+    /// Seed a demo shop with products when the database has no shop yet.
+    #[arg(long, env = "CHATSHOP_SEED_DEMO", default_value_t = true, action = clap::ArgAction::Set)]
+    pub seed_demo: bool,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub auth: AuthConfig,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub limits: Limits,
+}
+
+/// The embedded default: a SQLite file in the working directory, created on first run.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://chatshop.db?mode=rwc";
+/// Loopback only by default: exposing the server is a deliberate choice.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: DEFAULT_DATABASE_URL.to_owned(),
+            db_max_connections: 10,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            playground: true,
+            seed_demo: true,
+            auth: AuthConfig::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// How access tokens are signed and checked.
+#[derive(Clone, clap::Args)]
+pub struct AuthConfig {
+    /// Secret for signing access tokens (HS256), at least 32 bytes. When unset,
+    /// the server generates one and keeps it in the database, so tokens survive
+    /// restarts and are shared by every instance on that database.
+    #[arg(long = "token-secret", env = "CHATSHOP_TOKEN_SECRET", hide_env_values = true)]
+    pub token_secret: Option<String>,
+
+    /// `iss` claim of issued tokens, required on presented ones.
+    #[arg(long = "token-issuer", env = "CHATSHOP_TOKEN_ISSUER", default_value = "chatshop")]
+    pub issuer: String,
+
+    /// `aud` claim of issued tokens, required on presented ones.
+    #[arg(long = "token-audience", env = "CHATSHOP_TOKEN_AUDIENCE", default_value = "chatshop-api")]
+    pub audience: String,
+
+    /// Lifetime of issued access tokens, in seconds.
+    #[arg(long = "token-ttl-secs", env = "CHATSHOP_TOKEN_TTL_SECS", default_value_t = 86_400)]
+    pub token_ttl_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            token_secret: None,
+            issuer: "chatshop".to_owned(),
+            audience: "chatshop-api".to_owned(),
+            token_ttl_secs: 86_400,
+        }
+    }
+}
+
+// Secrets never reach a log line.
+impl fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("token_secret", &self.token_secret.as_ref().map(|_| "<redacted>"))
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("token_ttl_secs", &self.token_ttl_secs)
+            .finish()
+    }
+}
+
+/// Abuse limits. Each default is chosen to be far above what a legitimate
+/// client needs and far below what would hurt the server.
+#[derive(Clone, Debug, clap::Args)]
+pub struct Limits {
+    /// Deepest selection nesting accepted. The deepest useful query
+    /// (shop → products → edges → node → shop → …) is about 8 levels.
+    #[arg(long, env = "CHATSHOP_MAX_DEPTH", default_value_t = 12)]
+    pub max_depth: usize,
+
+    /// Highest query complexity accepted (each field counts 1, lists count
+    /// their page size times their children).
+    #[arg(long, env = "CHATSHOP_MAX_COMPLEXITY", default_value_t = 5_000)]
+    pub max_complexity: usize,
+
+    /// Largest page a connection returns (`first`/`last` above it are refused).
+    #[arg(long, env = "CHATSHOP_MAX_PAGE_SIZE", default_value_t = 100)]
+    pub max_page_size: u32,
+
+    /// Page size when neither `first` nor `last` is given.
+    #[arg(long, env = "CHATSHOP_DEFAULT_PAGE_SIZE", default_value_t = 20)]
+    pub default_page_size: u32,
+
+    /// Largest HTTP request body, in bytes; larger bodies are refused with 413
+    /// before they are read. 256 KiB holds any sensible query with variables,
+    /// so that an overlong field still gets a precise `BAD_USER_INPUT`.
+    #[arg(long, env = "CHATSHOP_MAX_BODY_BYTES", default_value_t = 262_144)]
+    pub max_body_bytes: usize,
+
+    /// Largest number of operations in one batched HTTP request; 0 disables
+    /// batching (a batch multiplies the work one request can ask for).
+    #[arg(long, env = "CHATSHOP_MAX_BATCH", default_value_t = 0)]
+    pub max_batch: usize,
+
+    /// Concurrent password hashes (each takes ~19 MiB and ~15 ms of a core);
+    /// a burst of sign-ins waits instead of exhausting memory.
+    #[arg(long, env = "CHATSHOP_PASSWORD_HASH_CONCURRENCY", default_value_t = 4)]
+    pub password_hash_concurrency: usize,
+
+    /// Answer introspection queries (switch off to hide the schema in production).
+    #[arg(long, env = "CHATSHOP_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub introspection: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_depth: 12,
+            max_complexity: 5_000,
+            max_page_size: 100,
+            default_page_size: 20,
+            max_body_bytes: 262_144,
+            max_batch: 0,
+            password_hash_concurrency: 4,
+            introspection: true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    #[test]
+    fn clap_defaults_match_the_code_defaults() {
+        let parsed = Cli::parse_from(["chatshop"]).config;
+        let coded = Config::default();
+        assert_eq!(format!("{parsed:?}"), format!("{coded:?}"));
+    }
+
+    #[test]
+    fn debug_output_redacts_the_token_secret() {
+        let config = AuthConfig {
+            token_secret: Some("super-secret-value-0123456789abcdef".to_owned()),
+            ..AuthConfig::default()
+        };
+        let text = format!("{config:?}");
+        assert!(!text.contains("super-secret"));
+        assert!(text.contains("<redacted>"));
+    }
+}

@@ -1,0 +1,13 @@
+//! Chatshop's SeaORM entities: the tables, not the rules.
+//!
+//! Each module describes one table. Behaviour (validation, authorization,
+//! state transitions) lives in the `chatshop` crate's `domain` and `services`
+//! modules; the only thing an entity does on its own is describe columns.
+
+pub mod enums;
+pub mod prelude;
+pub mod product;
+pub mod shop;
+pub mod shop_member;
+pub mod signing_key;
+pub mod user;

@@ -1,0 +1,7 @@
+//! The entities under short names, for `use chatshop_entity::prelude::*`.
+
+pub use super::product::Entity as Product;
+pub use super::shop::Entity as Shop;
+pub use super::shop_member::Entity as ShopMember;
+pub use super::signing_key::Entity as SigningKey;
+pub use super::user::Entity as User;

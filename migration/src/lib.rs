@@ -1,0 +1,24 @@
+//! Chatshop's schema history.
+//!
+//! Each migration is self-contained: it names its own tables and columns and
+//! never imports the entity crate, so that old migrations keep compiling (and
+//! meaning the same thing) after the entities move on. Seed data is not a
+//! migration; the server seeds its demo shop as an explicit step.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20250101_000001_users_and_shops;
+mod m20250101_000002_catalog;
+
+/// Runs Chatshop's migrations in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20250101_000001_users_and_shops::Migration),
+            Box::new(m20250101_000002_catalog::Migration),
+        ]
+    }
+}
