@@ -9,7 +9,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chatshop_entity::signing_key;
 use chatshop_migration::{Migrator, MigratorTrait};
-use sea_orm::{ActiveValue::Set, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, EntityTrait};
+use sea_orm::{
+    ActiveValue::Set, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, EntityTrait,
+};
 
 use crate::auth::jwt::{MIN_SECRET_BYTES, TokenKeys};
 use crate::auth::password::PasswordHasher;
@@ -67,15 +69,21 @@ impl Chatshop {
         if db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite {
             // WAL lets readers proceed during a write; the busy timeout makes a
             // second writer wait for the lock instead of failing at once.
-            db.execute_unprepared("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;")
-                .await?;
+            db.execute_unprepared(
+                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+            )
+            .await?;
         }
         Self::builder(db, config).build().await
     }
 
     /// Starts from an existing connection (integrators who own their pool).
     pub fn builder(db: DatabaseConnection, config: Config) -> ChatshopBuilder {
-        ChatshopBuilder { db, config, run_migrations: true }
+        ChatshopBuilder {
+            db,
+            config,
+            run_migrations: true,
+        }
     }
 
     /// The full HTTP surface, to `nest` or `merge` into an axum app:
@@ -105,9 +113,13 @@ impl Chatshop {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(listener, self.router().into_make_service_with_connect_info::<std::net::SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await
+        axum::serve(
+            listener,
+            self.router()
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
     }
 
     /// Seeds the demo shop when the database has no shop yet. Returns whether it did.
@@ -140,9 +152,19 @@ impl ChatshopBuilder {
             Some(secret) => secret.as_bytes().to_vec(),
             None => stored_signing_secret(&self.db).await?,
         };
-        let tokens = TokenKeys::new(&secret, &auth.issuer, &auth.audience, Duration::from_secs(auth.token_ttl_secs))?;
+        let tokens = TokenKeys::new(
+            &secret,
+            &auth.issuer,
+            &auth.audience,
+            Duration::from_secs(auth.token_ttl_secs),
+        )?;
         let passwords = PasswordHasher::new(self.config.limits.password_hash_concurrency).await?;
-        let state = AppState(Arc::new(StateInner { db: self.db, tokens, passwords, config: self.config }));
+        let state = AppState(Arc::new(StateInner {
+            db: self.db,
+            tokens,
+            passwords,
+            config: self.config,
+        }));
         let schema = graphql::build_schema(state.clone());
         Ok(Chatshop { state, schema })
     }
@@ -154,7 +176,10 @@ const ACCESS_TOKEN_KEY: &str = "access-token";
 /// (insert-if-absent, so concurrent first starts agree) and read by the rest.
 async fn stored_signing_secret(db: &DatabaseConnection) -> Result<Vec<u8>, Error> {
     let mut fresh = [0_u8; 48];
-    argon2::password_hash::rand_core::RngCore::fill_bytes(&mut argon2::password_hash::rand_core::OsRng, &mut fresh);
+    argon2::password_hash::rand_core::RngCore::fill_bytes(
+        &mut argon2::password_hash::rand_core::OsRng,
+        &mut fresh,
+    );
     signing_key::Entity::insert(signing_key::ActiveModel {
         purpose: Set(ACCESS_TOKEN_KEY.to_owned()),
         secret: Set(STANDARD.encode(fresh)),

@@ -62,19 +62,35 @@ pub struct AuthConfig {
     /// Secret for signing access tokens (HS256), at least 32 bytes. When unset,
     /// the server generates one and keeps it in the database, so tokens survive
     /// restarts and are shared by every instance on that database.
-    #[arg(long = "token-secret", env = "CHATSHOP_TOKEN_SECRET", hide_env_values = true)]
+    #[arg(
+        long = "token-secret",
+        env = "CHATSHOP_TOKEN_SECRET",
+        hide_env_values = true
+    )]
     pub token_secret: Option<String>,
 
     /// `iss` claim of issued tokens, required on presented ones.
-    #[arg(long = "token-issuer", env = "CHATSHOP_TOKEN_ISSUER", default_value = "chatshop")]
+    #[arg(
+        long = "token-issuer",
+        env = "CHATSHOP_TOKEN_ISSUER",
+        default_value = "chatshop"
+    )]
     pub issuer: String,
 
     /// `aud` claim of issued tokens, required on presented ones.
-    #[arg(long = "token-audience", env = "CHATSHOP_TOKEN_AUDIENCE", default_value = "chatshop-api")]
+    #[arg(
+        long = "token-audience",
+        env = "CHATSHOP_TOKEN_AUDIENCE",
+        default_value = "chatshop-api"
+    )]
     pub audience: String,
 
     /// Lifetime of issued access tokens, in seconds.
-    #[arg(long = "token-ttl-secs", env = "CHATSHOP_TOKEN_TTL_SECS", default_value_t = 86_400)]
+    #[arg(
+        long = "token-ttl-secs",
+        env = "CHATSHOP_TOKEN_TTL_SECS",
+        default_value_t = 86_400
+    )]
     pub token_ttl_secs: u64,
 }
 
@@ -93,7 +109,10 @@ impl Default for AuthConfig {
 impl fmt::Debug for AuthConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthConfig")
-            .field("token_secret", &self.token_secret.as_ref().map(|_| "<redacted>"))
+            .field(
+                "token_secret",
+                &self.token_secret.as_ref().map(|_| "<redacted>"),
+            )
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("token_ttl_secs", &self.token_ttl_secs)
@@ -175,6 +194,31 @@ mod tests {
         let parsed = Cli::parse_from(["chatshop"]).config;
         let coded = Config::default();
         assert_eq!(format!("{parsed:?}"), format!("{coded:?}"));
+    }
+
+    /// The README's configuration table lists every flag and variable.
+    #[test]
+    fn the_readme_documents_every_option() {
+        use clap::CommandFactory;
+        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"));
+        let command = Cli::command();
+        for argument in command.get_arguments() {
+            let Some(long) = argument.get_long() else {
+                continue;
+            };
+            if long == "help" {
+                continue;
+            }
+            assert!(
+                readme.contains(&format!("`--{long}`")),
+                "README lacks --{long}"
+            );
+            let env = argument
+                .get_env()
+                .and_then(|e| e.to_str())
+                .unwrap_or_default();
+            assert!(readme.contains(&format!("`{env}`")), "README lacks {env}");
+        }
     }
 
     #[test]

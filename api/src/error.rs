@@ -16,7 +16,9 @@
 
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe,
+};
 use async_graphql::{ErrorExtensionValues, Response, ServerError, Value};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
@@ -234,7 +236,9 @@ fn classify(error: &mut ServerError) {
     } else {
         (ErrorCode::BadUserInput, None)
     };
-    let extensions = error.extensions.get_or_insert_with(ErrorExtensionValues::default);
+    let extensions = error
+        .extensions
+        .get_or_insert_with(ErrorExtensionValues::default);
     extensions.set("code", Value::from(code.as_str()));
     if let Some(field) = field {
         extensions.set("field", Value::from(field));
@@ -270,11 +274,18 @@ mod tests {
 
     #[test]
     fn our_errors_keep_their_code_and_field() {
-        let mut errors = vec![server_error_from(Error::invalid("input.price", "price must not be negative"))];
+        let mut errors = vec![server_error_from(Error::invalid(
+            "input.price",
+            "price must not be negative",
+        ))];
         classify_all(&mut errors);
         assert_eq!(code_of(&errors[0]).as_deref(), Some("BAD_USER_INPUT"));
         assert_eq!(errors[0].message, "price must not be negative");
-        let field = errors[0].extensions.as_ref().and_then(|e| e.get("field")).cloned();
+        let field = errors[0]
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("field"))
+            .cloned();
         assert_eq!(field, Some(Value::from("input.price")));
     }
 
@@ -289,7 +300,9 @@ mod tests {
 
     #[test]
     fn internal_errors_never_show_their_cause() {
-        let mut errors = vec![server_error_from(Error::internal(std::io::Error::other("secret detail")))];
+        let mut errors = vec![server_error_from(Error::internal(std::io::Error::other(
+            "secret detail",
+        )))];
         classify_all(&mut errors);
         assert_eq!(code_of(&errors[0]).as_deref(), Some("INTERNAL"));
         assert!(!errors[0].message.contains("secret"));

@@ -24,10 +24,10 @@
 //! * `error`: the one [`Error`] type and the choke point that gives every
 //!   GraphQL error its `extensions.code`.
 
-/// Who is calling: tokens, passwords, permissions.
-mod auth;
 /// A running instance and its builder.
 mod app;
+/// Who is calling: tokens, passwords, permissions.
+mod auth;
 /// Every setting, with its flag and environment variable.
 pub mod config;
 /// Pure types and rules.

@@ -31,7 +31,17 @@ async fn main() -> Result<()> {
     // `chatshop` and `chatshop --listen …` mean `chatshop serve …`.
     let mut args: Vec<_> = std::env::args_os().collect();
     let first = args.get(1).and_then(|a| a.to_str()).unwrap_or("");
-    if !["serve", "export-schema", "help", "--help", "-h", "--version", "-V"].contains(&first) {
+    if ![
+        "serve",
+        "export-schema",
+        "help",
+        "--help",
+        "-h",
+        "--version",
+        "-V",
+    ]
+    .contains(&first)
+    {
         args.insert(1.min(args.len()), "serve".into());
     }
     let cli = Cli::parse_from(args);

@@ -20,14 +20,62 @@ pub(crate) const DEMO_CUSTOMER_EMAIL: &str = "customer@demo.chatshop.dev";
 pub(crate) const DEMO_PASSWORD: &str = "demo-password";
 
 const DEMO_PRODUCTS: &[(&str, &str, &str, Option<i32>, &str)] = &[
-    ("Espresso beans, 1 kg", "Dark roast, chocolate and hazelnut notes.", "24.90", Some(40), "BEANS-ESP-1KG"),
-    ("Filter beans, 250 g", "Light roast from Ethiopia, floral and bright.", "11.50", Some(60), "BEANS-FIL-250"),
-    ("Ceramic mug", "350 ml, dishwasher safe.", "9.00", Some(25), "MUG-CER-350"),
-    ("Pour-over kit", "Dripper, 100 filters and a glass server.", "39.00", Some(8), "KIT-POUR"),
-    ("Hand grinder", "Conical steel burrs, 40 settings.", "59.00", Some(3), "GRINDER-HAND"),
-    ("Gift card", "Any amount of joy, delivered by email.", "25.00", None, "GIFT-25"),
-    ("Cold brew bottle", "1 litre, with a reusable filter.", "19.50", Some(12), "BOTTLE-COLD"),
-    ("Barista lesson", "One hour with our head barista, in the shop.", "45.00", Some(1), "LESSON-1H"),
+    (
+        "Espresso beans, 1 kg",
+        "Dark roast, chocolate and hazelnut notes.",
+        "24.90",
+        Some(40),
+        "BEANS-ESP-1KG",
+    ),
+    (
+        "Filter beans, 250 g",
+        "Light roast from Ethiopia, floral and bright.",
+        "11.50",
+        Some(60),
+        "BEANS-FIL-250",
+    ),
+    (
+        "Ceramic mug",
+        "350 ml, dishwasher safe.",
+        "9.00",
+        Some(25),
+        "MUG-CER-350",
+    ),
+    (
+        "Pour-over kit",
+        "Dripper, 100 filters and a glass server.",
+        "39.00",
+        Some(8),
+        "KIT-POUR",
+    ),
+    (
+        "Hand grinder",
+        "Conical steel burrs, 40 settings.",
+        "59.00",
+        Some(3),
+        "GRINDER-HAND",
+    ),
+    (
+        "Gift card",
+        "Any amount of joy, delivered by email.",
+        "25.00",
+        None,
+        "GIFT-25",
+    ),
+    (
+        "Cold brew bottle",
+        "1 litre, with a reusable filter.",
+        "19.50",
+        Some(12),
+        "BOTTLE-COLD",
+    ),
+    (
+        "Barista lesson",
+        "One hour with our head barista, in the shop.",
+        "45.00",
+        Some(1),
+        "LESSON-1H",
+    ),
 ];
 
 /// Creates the demo shop, its owner, agent and customer, and its catalog,
@@ -43,11 +91,18 @@ pub(crate) async fn seed_demo_if_empty(state: &AppState) -> Result<bool, Error> 
         (DEMO_AGENT_EMAIL, "Arjun Agent"),
         (DEMO_CUSTOMER_EMAIL, "Chloe Customer"),
     ] {
-        let existing = user::Entity::find().filter(user::Column::Email.eq(email)).one(db).await?;
+        let existing = user::Entity::find()
+            .filter(user::Column::Email.eq(email))
+            .one(db)
+            .await?;
         let account = match existing {
             Some(account) => account,
             None => {
-                let input = NewAccount { email: email.to_owned(), name: name.to_owned(), password: DEMO_PASSWORD.to_owned() };
+                let input = NewAccount {
+                    email: email.to_owned(),
+                    name: name.to_owned(),
+                    password: DEMO_PASSWORD.to_owned(),
+                };
                 users::sign_up(db, &state.passwords, input).await?
             }
         };
@@ -63,14 +118,27 @@ pub(crate) async fn seed_demo_if_empty(state: &AppState) -> Result<bool, Error> 
         NewShop {
             slug: "demo-coffee".to_owned(),
             name: "Demo Coffee Roasters".to_owned(),
-            description: "Freshly roasted coffee, delivered. Ask us anything in the chat!".to_owned(),
+            description: "Freshly roasted coffee, delivered. Ask us anything in the chat!"
+                .to_owned(),
             currency: "USD".to_owned(),
             hosted: true,
-            channels: vec![Channel::WhatsApp, Channel::Messenger, Channel::Instagram, Channel::Web],
+            channels: vec![
+                Channel::WhatsApp,
+                Channel::Messenger,
+                Channel::Instagram,
+                Channel::Web,
+            ],
         },
     )
     .await?;
-    shops::add_member(db, &owner, shop.id, &agent.email, chatshop_entity::enums::ShopRole::Agent).await?;
+    shops::add_member(
+        db,
+        &owner,
+        shop.id,
+        &agent.email,
+        chatshop_entity::enums::ShopRole::Agent,
+    )
+    .await?;
     for (name, description, price, stock, sku) in DEMO_PRODUCTS {
         let product = NewProduct {
             shop_id: shop.id,

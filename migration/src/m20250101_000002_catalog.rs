@@ -17,7 +17,10 @@ impl MigrationTrait for Migration {
                     .col(uuid(Products::ShopId))
                     .col(string_len(Products::Name, 200))
                     .col(text(Products::Description))
-                    .col(big_integer(Products::PriceMinor).check(Expr::col(Products::PriceMinor).gte(0)))
+                    .col(
+                        big_integer(Products::PriceMinor)
+                            .check(Expr::col(Products::PriceMinor).gte(0)),
+                    )
                     // NULL stock means unlimited; a CHECK keeps a racing decrement
                     // from ever taking it below zero.
                     .col(big_integer_null(Products::Stock).check(Expr::col(Products::Stock).gte(0)))

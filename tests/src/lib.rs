@@ -1,1 +1,416 @@
+//! The end-to-end test harness: each test spawns the real router on a real
+//! socket, over its own database.
+//!
+//! The backend is chosen once, by `CHATSHOP_TEST_DATABASE_URL`:
+//! * unset: a SQLite file in a temporary directory per test (a file, not
+//!   `:memory:`, so the pool has real concurrent connections like production);
+//! * a PostgreSQL URL: a fresh database per test, created through that URL.
+//!   If the server cannot be reached the test fails; it never skips.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing)]
+
+use std::net::SocketAddr;
+use std::sync::LazyLock;
+
+use chatshop::{Chatshop, Config};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+use tokio::sync::{OnceCell, oneshot};
+
+/// The error codes a response may carry; anything else fails the test.
+pub const ERROR_CODES: &[&str] = &[
+    "UNAUTHENTICATED",
+    "FORBIDDEN",
+    "NOT_FOUND",
+    "BAD_USER_INPUT",
+    "CONFLICT",
+    "PAYMENT_FAILED",
+    "RATE_LIMITED",
+    "INTERNAL",
+];
+
+/// A password every test account uses.
+pub const PASSWORD: &str = "correct horse battery";
+
+static POSTGRES_URL: LazyLock<Option<String>> = LazyLock::new(|| {
+    std::env::var("CHATSHOP_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+});
+
+static SWEEP: OnceCell<()> = OnceCell::const_new();
+
+/// Whether this run targets PostgreSQL.
+pub fn on_postgres() -> bool {
+    POSTGRES_URL.is_some()
+}
+
+/// A database for one test, and what keeps it alive.
+pub struct TestDatabase {
+    /// The URL to connect to.
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    /// Creates a fresh, empty database.
+    pub async fn create() -> Self {
+        match POSTGRES_URL.as_deref() {
+            None => {
+                let dir = tempfile::tempdir().expect("a temporary directory for the SQLite file");
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("chatshop.sqlite").display()
+                );
+                Self {
+                    url,
+                    _dir: Some(dir),
+                }
+            }
+            Some(admin_url) => {
+                let admin = Database::connect(admin_url).await.unwrap_or_else(|e| {
+                    panic!("CHATSHOP_TEST_DATABASE_URL is set but PostgreSQL is unreachable: {e}")
+                });
+                SWEEP
+                    .get_or_init(|| async { sweep_leftovers(&admin).await })
+                    .await;
+                let name = format!("chatshop_t_{}", uuid::Uuid::new_v4().simple());
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("CREATE DATABASE for the test");
+                admin.close().await.ok();
+                Self {
+                    url: replace_database(admin_url, &name),
+                    _dir: None,
+                }
+            }
+        }
+    }
+}
+
+/// Drops test databases left by earlier runs (test binaries run one after
+/// another, so none of these is in use).
+async fn sweep_leftovers(admin: &sea_orm::DatabaseConnection) {
+    let rows = admin
+        .query_all_raw(sea_orm::Statement::from_string(
+            admin.get_database_backend(),
+            "SELECT datname FROM pg_database WHERE datname LIKE 'chatshop\\_t\\_%'",
+        ))
+        .await
+        .expect("list leftover test databases");
+    for row in rows {
+        let name: String = row.try_get("", "datname").expect("datname");
+        let _ = admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .await;
+    }
+}
+
+fn replace_database(url: &str, database: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[scheme_end..].find('/').map(|i| i + scheme_end);
+    let server = path_start.map_or(base, |i| &base[..i]);
+    match query {
+        Some(query) => format!("{server}/{database}?{query}"),
+        None => format!("{server}/{database}"),
+    }
+}
+
+/// A running Chatshop on a random port, with its own database.
+pub struct TestApp {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The instance (for in-process checks).
+    pub chatshop: Chatshop,
+    /// Its database.
+    pub database: std::sync::Arc<TestDatabase>,
+    client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+/// A signed-up user.
+#[derive(Clone, Debug)]
+pub struct TestUser {
+    /// Global id.
+    pub id: String,
+    /// Email address.
+    pub email: String,
+    /// Access token.
+    pub token: String,
+}
+
+impl TestApp {
+    /// Spawns an instance with the default test configuration.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Spawns an instance after `configure` adjusted the configuration.
+    pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> Self {
+        let database = std::sync::Arc::new(TestDatabase::create().await);
+        Self::spawn_on(database, configure).await
+    }
+
+    /// Spawns an instance on an existing database (a second instance, or a restart).
+    pub async fn spawn_on(
+        database: std::sync::Arc<TestDatabase>,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
+        let mut config = Config {
+            database_url: database.url.clone(),
+            db_max_connections: 5,
+            seed_demo: false,
+            ..Config::default()
+        };
+        configure(&mut config);
+        let chatshop = Chatshop::connect(config)
+            .await
+            .expect("Chatshop starts on the test database");
+        // Bound before the server task starts: no sleep, no race.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a port");
+        let addr = listener.local_addr().expect("local address");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = chatshop.clone();
+        tokio::spawn(async move {
+            server
+                .serve(listener, async move {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("server runs");
+        });
+        Self {
+            addr,
+            chatshop,
+            database,
+            client: reqwest::Client::new(),
+            stop: Some(stop),
+        }
+    }
+
+    /// An absolute URL on this instance.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// The HTTP client.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Starts a GraphQL request.
+    pub fn gql(&self, query: &str) -> GqlRequest<'_> {
+        GqlRequest {
+            app: self,
+            query: query.to_owned(),
+            variables: json!({}),
+            token: None,
+        }
+    }
+
+    /// Signs up a user with [`PASSWORD`].
+    pub async fn sign_up(&self, email: &str) -> TestUser {
+        let response = self
+            .gql("mutation($input: SignUpInput!) { signUp(input: $input) { token user { id email } } }")
+            .vars(json!({ "input": { "email": email, "name": "Test User", "password": PASSWORD } }))
+            .send()
+            .await;
+        let payload = &response.ok()["signUp"];
+        TestUser {
+            id: payload["user"]["id"].as_str().expect("user id").to_owned(),
+            email: payload["user"]["email"].as_str().expect("email").to_owned(),
+            token: payload["token"].as_str().expect("token").to_owned(),
+        }
+    }
+
+    /// Creates a shop owned by `owner` and returns its global id.
+    pub async fn create_shop(&self, owner: &TestUser, slug: &str) -> String {
+        let response = self
+            .gql("mutation($input: CreateShopInput!) { createShop(input: $input) { shop { id } } }")
+            .vars(json!({ "input": { "slug": slug, "name": "Test Shop", "currencyCode": "USD", "hosted": true } }))
+            .as_user(owner)
+            .send()
+            .await;
+        response.ok()["createShop"]["shop"]["id"]
+            .as_str()
+            .expect("shop id")
+            .to_owned()
+    }
+
+    /// Creates a product and returns its global id.
+    pub async fn create_product(
+        &self,
+        member: &TestUser,
+        shop_id: &str,
+        name: &str,
+        price: &str,
+        stock: Option<i32>,
+    ) -> String {
+        let response = self
+            .gql("mutation($input: CreateProductInput!) { createProduct(input: $input) { product { id } } }")
+            .vars(json!({ "input": { "shopId": shop_id, "name": name, "price": price, "stock": stock } }))
+            .as_user(member)
+            .send()
+            .await;
+        response.ok()["createProduct"]["product"]["id"]
+            .as_str()
+            .expect("product id")
+            .to_owned()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A GraphQL request being built.
+pub struct GqlRequest<'a> {
+    app: &'a TestApp,
+    query: String,
+    variables: Value,
+    token: Option<String>,
+}
+
+impl GqlRequest<'_> {
+    /// Sets the variables.
+    pub fn vars(mut self, variables: Value) -> Self {
+        self.variables = variables;
+        self
+    }
+
+    /// Sends the request with this user's token.
+    pub fn as_user(mut self, user: &TestUser) -> Self {
+        self.token = Some(user.token.clone());
+        self
+    }
+
+    /// Sends the request with a raw token.
+    pub fn token(mut self, token: &str) -> Self {
+        self.token = Some(token.to_owned());
+        self
+    }
+
+    /// POSTs the request as `application/json`.
+    pub async fn send(self) -> GqlResponse {
+        let mut request = self
+            .app
+            .client
+            .post(self.app.url("/graphql"))
+            .header("accept", "application/graphql-response+json")
+            .json(&json!({ "query": self.query, "variables": self.variables }));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("HTTP request");
+        GqlResponse::read(response).await
+    }
+}
+
+/// A GraphQL response, checked on arrival: every error must carry a known code.
+#[derive(Debug)]
+pub struct GqlResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// The body.
+    pub body: Value,
+}
+
+impl GqlResponse {
+    /// Reads and checks a response.
+    pub async fn read(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.expect("a JSON body");
+        let response = Self { status, body };
+        for error in response.errors() {
+            let code = error["extensions"]["code"]
+                .as_str()
+                .unwrap_or_else(|| panic!("error without a code: {error}"));
+            assert!(
+                ERROR_CODES.contains(&code),
+                "unknown error code {code} in {error}"
+            );
+            let message = error["message"].as_str().unwrap_or_default().to_lowercase();
+            for leak in [
+                "sqlx",
+                "sqlite",
+                "postgres",
+                "syntax error at",
+                "constraint",
+                "dberr",
+            ] {
+                assert!(
+                    !message.contains(leak),
+                    "internal detail {leak:?} leaked: {error}"
+                );
+            }
+        }
+        response
+    }
+
+    /// The errors (empty when none).
+    pub fn errors(&self) -> Vec<Value> {
+        self.body["errors"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The data, after asserting there were no errors.
+    pub fn ok(&self) -> &Value {
+        assert!(self.errors().is_empty(), "unexpected errors: {}", self.body);
+        assert_eq!(self.status, 200, "unexpected status: {}", self.body);
+        &self.body["data"]
+    }
+
+    /// The data, whatever the errors.
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+
+    /// The code of the first error; panics when there is none.
+    pub fn code(&self) -> String {
+        let errors = self.errors();
+        let first = errors
+            .first()
+            .unwrap_or_else(|| panic!("expected an error, got {}", self.body));
+        first["extensions"]["code"]
+            .as_str()
+            .expect("code")
+            .to_owned()
+    }
+
+    /// The `extensions.field` of the first error.
+    pub fn field(&self) -> Option<String> {
+        self.errors()
+            .first()
+            .and_then(|e| e["extensions"]["field"].as_str().map(str::to_owned))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_database;
+
+    #[test]
+    fn database_names_are_replaced_in_urls() {
+        assert_eq!(
+            replace_database("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
+            "postgres://postgres@127.0.0.1:5432/t1"
+        );
+        assert_eq!(
+            replace_database("postgres://u@h/db?sslmode=disable", "t1"),
+            "postgres://u@h/t1?sslmode=disable"
+        );
+        assert_eq!(
+            replace_database("postgres://u@h:5432", "t1"),
+            "postgres://u@h:5432/t1"
+        );
+    }
+}

@@ -70,7 +70,9 @@ impl TokenKeys {
 
     /// Issues a token for a user.
     pub fn issue(&self, user_id: Uuid) -> Result<IssuedToken, Error> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_err(Error::internal)?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_err(Error::internal)?;
         self.issue_at(user_id, now.as_secs())
     }
 
@@ -99,7 +101,10 @@ impl TokenKeys {
 
     /// Verifies the value of an `Authorization` header (`Bearer <token>`).
     pub fn verify_header(&self, header: &str) -> Result<Actor, Error> {
-        let (scheme, token) = header.trim().split_once(' ').ok_or(Error::Unauthenticated)?;
+        let (scheme, token) = header
+            .trim()
+            .split_once(' ')
+            .ok_or(Error::Unauthenticated)?;
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(Error::Unauthenticated);
         }
@@ -117,16 +122,27 @@ mod tests {
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
     fn keys() -> TokenKeys {
-        TokenKeys::new(SECRET, "chatshop", "chatshop-api", Duration::from_secs(3600)).unwrap()
+        TokenKeys::new(
+            SECRET,
+            "chatshop",
+            "chatshop-api",
+            Duration::from_secs(3600),
+        )
+        .unwrap()
     }
 
     #[test]
     fn a_signed_token_verifies() {
         let user = Uuid::now_v7();
         let issued = keys().issue(user).unwrap();
-        assert_eq!(keys().verify(&issued.token).unwrap(), Actor::User { id: user });
         assert_eq!(
-            keys().verify_header(&format!("Bearer {}", issued.token)).unwrap(),
+            keys().verify(&issued.token).unwrap(),
+            Actor::User { id: user }
+        );
+        assert_eq!(
+            keys()
+                .verify_header(&format!("Bearer {}", issued.token))
+                .unwrap(),
             Actor::User { id: user }
         );
     }
@@ -134,12 +150,21 @@ mod tests {
     #[test]
     fn an_expired_token_is_refused() {
         let issued = keys().issue_at(Uuid::now_v7(), 1_000).unwrap();
-        assert!(matches!(keys().verify(&issued.token), Err(Error::Unauthenticated)));
+        assert!(matches!(
+            keys().verify(&issued.token),
+            Err(Error::Unauthenticated)
+        ));
     }
 
     #[test]
     fn a_token_signed_with_another_key_is_refused() {
-        let other = TokenKeys::new(b"another-secret-another-secret-xx", "chatshop", "chatshop-api", Duration::from_secs(60)).unwrap();
+        let other = TokenKeys::new(
+            b"another-secret-another-secret-xx",
+            "chatshop",
+            "chatshop-api",
+            Duration::from_secs(60),
+        )
+        .unwrap();
         let issued = other.issue(Uuid::now_v7()).unwrap();
         assert!(keys().verify(&issued.token).is_err());
     }
@@ -171,7 +196,11 @@ mod tests {
     #[test]
     fn other_authorization_schemes_are_refused() {
         let issued = keys().issue(Uuid::now_v7()).unwrap();
-        assert!(keys().verify_header(&format!("Basic {}", issued.token)).is_err());
+        assert!(
+            keys()
+                .verify_header(&format!("Basic {}", issued.token))
+                .is_err()
+        );
         assert!(keys().verify_header("Bearer").is_err());
     }
 }

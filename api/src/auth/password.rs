@@ -7,9 +7,9 @@
 
 use std::sync::Arc;
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::Argon2;
 use tokio::sync::Semaphore;
 
 use crate::Error;
@@ -30,7 +30,10 @@ impl PasswordHasher {
         let permits = Arc::new(Semaphore::new(concurrency.max(1)));
         let decoy = uuid::Uuid::new_v4().to_string();
         let decoy_hash = tokio::task::spawn_blocking(move || hash_now(&decoy)).await??;
-        Ok(Self { permits, decoy_hash: Arc::new(decoy_hash) })
+        Ok(Self {
+            permits,
+            decoy_hash: Arc::new(decoy_hash),
+        })
     }
 
     /// Hashes a password into a PHC string.
@@ -49,7 +52,11 @@ impl PasswordHasher {
         let password = password.to_owned();
         let matches = tokio::task::spawn_blocking(move || {
             let parsed = PasswordHash::new(&hash).map_err(|e| Error::internal(e.to_string()))?;
-            Ok::<_, Error>(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            Ok::<_, Error>(
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok(),
+            )
         })
         .await??;
         Ok(known && matches)
@@ -72,9 +79,22 @@ mod tests {
     async fn a_hash_verifies_its_password_only() {
         let hasher = PasswordHasher::new(2).await.unwrap();
         let hash = hasher.hash("correct horse battery").await.unwrap();
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
-        assert!(hasher.verify("correct horse battery", Some(&hash)).await.unwrap());
-        assert!(!hasher.verify("wrong horse battery", Some(&hash)).await.unwrap());
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert!(
+            hasher
+                .verify("correct horse battery", Some(&hash))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !hasher
+                .verify("wrong horse battery", Some(&hash))
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]

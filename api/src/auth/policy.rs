@@ -37,11 +37,17 @@ mod tests {
     #[test]
     fn agents_may_work_but_not_manage() {
         assert!(require(Some(ShopRole::Agent), ShopPermission::Work).is_ok());
-        assert!(matches!(require(Some(ShopRole::Agent), ShopPermission::Manage), Err(Error::Forbidden)));
+        assert!(matches!(
+            require(Some(ShopRole::Agent), ShopPermission::Manage),
+            Err(Error::Forbidden)
+        ));
     }
 
     #[test]
     fn strangers_may_do_nothing() {
-        assert!(matches!(require(None, ShopPermission::Work), Err(Error::Forbidden)));
+        assert!(matches!(
+            require(None, ShopPermission::Work),
+            Err(Error::Forbidden)
+        ));
     }
 }

@@ -17,7 +17,12 @@ pub enum Channel {
 
 impl Channel {
     /// Every channel, in a fixed order.
-    pub const ALL: [Channel; 4] = [Channel::WhatsApp, Channel::Messenger, Channel::Instagram, Channel::Web];
+    pub const ALL: [Channel; 4] = [
+        Channel::WhatsApp,
+        Channel::Messenger,
+        Channel::Instagram,
+        Channel::Web,
+    ];
 
     /// The stored name.
     pub fn as_str(self) -> &'static str {
@@ -44,7 +49,10 @@ impl Channels {
         channels.sort();
         channels.dedup();
         if channels.is_empty() {
-            return Err(Error::invalid(field, "a shop sells on at least one channel"));
+            return Err(Error::invalid(
+                field,
+                "a shop sells on at least one channel",
+            ));
         }
         Ok(Self(channels))
     }
@@ -57,7 +65,11 @@ impl Channels {
 
     /// The stored form.
     pub fn to_stored(&self) -> String {
-        self.0.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(",")
+        self.0
+            .iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 
@@ -67,9 +79,16 @@ mod tests {
 
     #[test]
     fn channel_sets_round_trip_sorted_without_repeats() {
-        let set = Channels::new("channels", vec![Channel::Web, Channel::WhatsApp, Channel::Web]).unwrap();
+        let set = Channels::new(
+            "channels",
+            vec![Channel::Web, Channel::WhatsApp, Channel::Web],
+        )
+        .unwrap();
         assert_eq!(set.to_stored(), "WHATSAPP,WEB");
-        assert_eq!(Channels::from_stored(&set.to_stored()), vec![Channel::WhatsApp, Channel::Web]);
+        assert_eq!(
+            Channels::from_stored(&set.to_stored()),
+            vec![Channel::WhatsApp, Channel::Web]
+        );
     }
 
     #[test]

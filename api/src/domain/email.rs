@@ -34,13 +34,27 @@ mod tests {
 
     #[test]
     fn emails_are_lower_cased_and_trimmed() {
-        assert_eq!(Email::parse("email", " Ada@Example.COM ").unwrap().as_str(), "ada@example.com");
+        assert_eq!(
+            Email::parse("email", " Ada@Example.COM ").unwrap().as_str(),
+            "ada@example.com"
+        );
     }
 
     #[test]
     fn invalid_emails_are_refused() {
-        for raw in ["", "ada", "ada@", "@example.com", "ada@@example.com", "ada example@x.com", "ada@localhost"] {
-            assert!(Email::parse("email", raw).is_err(), "{raw:?} should be refused");
+        for raw in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@@example.com",
+            "ada example@x.com",
+            "ada@localhost",
+        ] {
+            assert!(
+                Email::parse("email", raw).is_err(),
+                "{raw:?} should be refused"
+            );
         }
         let long = format!("{}@example.com", "a".repeat(250));
         assert!(Email::parse("email", &long).is_err());

@@ -50,7 +50,9 @@ pub fn encode(kind: NodeKind, id: Uuid) -> String {
 /// Decodes any global id into its kind and uuid.
 pub fn decode_any(field: &'static str, global_id: &str) -> Result<(NodeKind, Uuid), Error> {
     let malformed = || Error::invalid(field, "malformed id");
-    let bytes = URL_SAFE_NO_PAD.decode(global_id.as_bytes()).map_err(|_| malformed())?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(global_id.as_bytes())
+        .map_err(|_| malformed())?;
     let text = String::from_utf8(bytes).map_err(|_| malformed())?;
     let (prefix, raw_uuid) = text.split_once(':').ok_or_else(malformed)?;
     let kind = NodeKind::ALL
@@ -106,7 +108,13 @@ mod tests {
 
     #[test]
     fn malformed_ids_are_refused() {
-        for raw in ["", "!!!", "U2hvcA", &URL_SAFE_NO_PAD.encode("Shop:not-a-uuid"), &URL_SAFE_NO_PAD.encode("Nope:0191f2a4-7b3c-7d2e-9f10-1234567890ab")] {
+        for raw in [
+            "",
+            "!!!",
+            "U2hvcA",
+            &URL_SAFE_NO_PAD.encode("Shop:not-a-uuid"),
+            &URL_SAFE_NO_PAD.encode("Nope:0191f2a4-7b3c-7d2e-9f10-1234567890ab"),
+        ] {
             assert!(decode_any("id", raw).is_err(), "{raw}");
         }
     }
@@ -114,7 +122,10 @@ mod tests {
     #[test]
     fn cursors_round_trip() {
         let position = Uuid::now_v7();
-        assert_eq!(decode_cursor("after", &encode_cursor(position)).unwrap(), position);
+        assert_eq!(
+            decode_cursor("after", &encode_cursor(position)).unwrap(),
+            position
+        );
         assert!(decode_cursor("after", "zz").is_err());
     }
 }

@@ -13,23 +13,74 @@ pub struct Currency {
 /// each one here has been checked for its minor-unit exponent, which decides
 /// how every amount is stored.
 const CURRENCIES: &[Currency] = &[
-    Currency { code: "AUD", exponent: 2 },
-    Currency { code: "BRL", exponent: 2 },
-    Currency { code: "CAD", exponent: 2 },
-    Currency { code: "CHF", exponent: 2 },
-    Currency { code: "CNY", exponent: 2 },
-    Currency { code: "EUR", exponent: 2 },
-    Currency { code: "GBP", exponent: 2 },
-    Currency { code: "IDR", exponent: 2 },
-    Currency { code: "INR", exponent: 2 },
-    Currency { code: "JPY", exponent: 0 },
-    Currency { code: "KES", exponent: 2 },
-    Currency { code: "KRW", exponent: 0 },
-    Currency { code: "MXN", exponent: 2 },
-    Currency { code: "NGN", exponent: 2 },
-    Currency { code: "SGD", exponent: 2 },
-    Currency { code: "USD", exponent: 2 },
-    Currency { code: "ZAR", exponent: 2 },
+    Currency {
+        code: "AUD",
+        exponent: 2,
+    },
+    Currency {
+        code: "BRL",
+        exponent: 2,
+    },
+    Currency {
+        code: "CAD",
+        exponent: 2,
+    },
+    Currency {
+        code: "CHF",
+        exponent: 2,
+    },
+    Currency {
+        code: "CNY",
+        exponent: 2,
+    },
+    Currency {
+        code: "EUR",
+        exponent: 2,
+    },
+    Currency {
+        code: "GBP",
+        exponent: 2,
+    },
+    Currency {
+        code: "IDR",
+        exponent: 2,
+    },
+    Currency {
+        code: "INR",
+        exponent: 2,
+    },
+    Currency {
+        code: "JPY",
+        exponent: 0,
+    },
+    Currency {
+        code: "KES",
+        exponent: 2,
+    },
+    Currency {
+        code: "KRW",
+        exponent: 0,
+    },
+    Currency {
+        code: "MXN",
+        exponent: 2,
+    },
+    Currency {
+        code: "NGN",
+        exponent: 2,
+    },
+    Currency {
+        code: "SGD",
+        exponent: 2,
+    },
+    Currency {
+        code: "USD",
+        exponent: 2,
+    },
+    Currency {
+        code: "ZAR",
+        exponent: 2,
+    },
 ];
 
 impl Currency {
@@ -75,16 +126,27 @@ pub struct Price(i64);
 impl Price {
     /// Parses a decimal string such as `"12.50"` in `currency`.
     pub fn parse(field: &'static str, raw: &str, currency: Currency) -> Result<Self, Error> {
-        let minor = parse_decimal(raw, currency.exponent())
-            .ok_or_else(|| Error::invalid(field, format!(
-                "price must be a decimal string like \"12.50\" with at most {} decimals", currency.exponent()
-            )))?;
+        let minor = parse_decimal(raw, currency.exponent()).ok_or_else(|| {
+            Error::invalid(
+                field,
+                format!(
+                    "price must be a decimal string like \"12.50\" with at most {} decimals",
+                    currency.exponent()
+                ),
+            )
+        })?;
         if minor < 0 {
             return Err(Error::invalid(field, "price must not be negative"));
         }
         let max = MAX_PRICE_MAJOR.saturating_mul(10_i64.pow(currency.exponent()));
         if minor > max {
-            return Err(Error::invalid(field, format!("price must be at most {MAX_PRICE_MAJOR} {}", currency.code())));
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "price must be at most {MAX_PRICE_MAJOR} {}",
+                    currency.code()
+                ),
+            ));
         }
         Ok(Self(minor))
     }
@@ -158,7 +220,18 @@ mod tests {
 
     #[test]
     fn malformed_decimals_are_refused() {
-        for raw in ["", "12.", ".5", "1.234", "1e3", "12,50", " 12", "NaN", "--1", "99999999999999999999"] {
+        for raw in [
+            "",
+            "12.",
+            ".5",
+            "1.234",
+            "1e3",
+            "12,50",
+            " 12",
+            "NaN",
+            "--1",
+            "99999999999999999999",
+        ] {
             assert_eq!(parse_decimal(raw, 2), None, "{raw:?}");
         }
     }
@@ -185,7 +258,10 @@ mod tests {
         assert_eq!(Price::parse("price", "19.99", usd()).unwrap().minor(), 1999);
         assert!(Price::parse("price", "-1.00", usd()).is_err());
         assert!(Price::parse("price", "10000000.01", usd()).is_err());
-        assert_eq!(Price::parse("price", "10000000", usd()).unwrap().minor(), 1_000_000_000);
+        assert_eq!(
+            Price::parse("price", "10000000", usd()).unwrap().minor(),
+            1_000_000_000
+        );
         let yen = Currency::parse("currency", "JPY").unwrap();
         assert!(Price::parse("price", "100.5", yen).is_err());
         assert_eq!(Price::parse("price", "1500", yen).unwrap().minor(), 1500);

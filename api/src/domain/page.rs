@@ -51,20 +51,34 @@ impl PageRequest {
         max_size: u32,
     ) -> Result<Self, Error> {
         let check = |field: &'static str, n: i32| -> Result<u64, Error> {
-            let n = u32::try_from(n).map_err(|_| Error::invalid(field, format!("{field} must not be negative")))?;
+            let n = u32::try_from(n)
+                .map_err(|_| Error::invalid(field, format!("{field} must not be negative")))?;
             if n > max_size {
-                return Err(Error::invalid(field, format!("{field} must be at most {max_size}")));
+                return Err(Error::invalid(
+                    field,
+                    format!("{field} must be at most {max_size}"),
+                ));
             }
             Ok(u64::from(n))
         };
         let (direction, limit) = match (first, last) {
-            (Some(_), Some(_)) => return Err(Error::invalid("last", "pass either first or last, not both")),
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid(
+                    "last",
+                    "pass either first or last, not both",
+                ));
+            }
             (Some(n), None) => (Direction::Forward, check("first", n)?),
             (None, Some(n)) => (Direction::Backward, check("last", n)?),
             (None, None) if before.is_some() => (Direction::Backward, u64::from(default_size)),
             (None, None) => (Direction::Forward, u64::from(default_size)),
         };
-        Ok(Self { direction, limit, after, before })
+        Ok(Self {
+            direction,
+            limit,
+            after,
+            before,
+        })
     }
 
     /// Turns `limit + 1` fetched rows (in the direction's order) into a page:
@@ -74,10 +88,18 @@ impl PageRequest {
         let more = rows.len() > limit;
         rows.truncate(limit);
         match self.direction {
-            Direction::Forward => Page { items: rows, has_next: more, has_previous: self.after.is_some() },
+            Direction::Forward => Page {
+                items: rows,
+                has_next: more,
+                has_previous: self.after.is_some(),
+            },
             Direction::Backward => {
                 rows.reverse();
-                Page { items: rows, has_next: self.before.is_some(), has_previous: more }
+                Page {
+                    items: rows,
+                    has_next: self.before.is_some(),
+                    has_previous: more,
+                }
             }
         }
     }
@@ -92,7 +114,12 @@ mod tests {
         assert!(PageRequest::new(Some(101), None, None, None, 20, 100).is_err());
         assert!(PageRequest::new(Some(-1), None, None, None, 20, 100).is_err());
         assert!(PageRequest::new(Some(1), Some(1), None, None, 20, 100).is_err());
-        assert_eq!(PageRequest::new(None, None, None, None, 20, 100).unwrap().limit, 20);
+        assert_eq!(
+            PageRequest::new(None, None, None, None, 20, 100)
+                .unwrap()
+                .limit,
+            20
+        );
     }
 
     #[test]

@@ -10,8 +10,11 @@ impl Slug {
     /// Parses user input (lower-casing it); `field` names the input field.
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, Error> {
         let slug = raw.trim().to_lowercase();
-        let valid_chars = slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        let well_placed_hyphens = !slug.starts_with('-') && !slug.ends_with('-') && !slug.contains("--");
+        let valid_chars = slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        let well_placed_hyphens =
+            !slug.starts_with('-') && !slug.ends_with('-') && !slug.contains("--");
         if !(3..=64).contains(&slug.len()) || !valid_chars || !well_placed_hyphens {
             return Err(Error::invalid(
                 field,
@@ -33,12 +36,23 @@ mod tests {
 
     #[test]
     fn slugs_are_lower_cased() {
-        assert_eq!(Slug::parse("slug", "Acme-Coffee").unwrap().as_str(), "acme-coffee");
+        assert_eq!(
+            Slug::parse("slug", "Acme-Coffee").unwrap().as_str(),
+            "acme-coffee"
+        );
     }
 
     #[test]
     fn malformed_slugs_are_refused() {
-        for raw in ["ab", "-acme", "acme-", "ac--me", "ac me", "acmé", &"a".repeat(65)] {
+        for raw in [
+            "ab",
+            "-acme",
+            "acme-",
+            "ac--me",
+            "ac me",
+            "acmé",
+            &"a".repeat(65),
+        ] {
             assert!(Slug::parse("slug", raw).is_err(), "{raw}");
         }
     }

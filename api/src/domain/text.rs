@@ -6,7 +6,10 @@ use crate::Error;
 /// breaks and tabs (when `multiline`), at most `max_chars` characters.
 fn check(field: &'static str, value: &str, max_chars: usize, multiline: bool) -> Result<(), Error> {
     if value.chars().count() > max_chars {
-        return Err(Error::invalid(field, format!("must be at most {max_chars} characters")));
+        return Err(Error::invalid(
+            field,
+            format!("must be at most {max_chars} characters"),
+        ));
     }
     let allowed = |c: char| multiline && (c == '\n' || c == '\t' || c == '\r');
     if value.chars().any(|c| c.is_control() && !allowed(c)) {

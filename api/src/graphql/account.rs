@@ -61,18 +61,31 @@ impl AccountMutation {
     /// Creates an account and signs it in.
     /// Errors: `BAD_USER_INPUT` (invalid email or name, weak password),
     /// `CONFLICT` (email already registered).
-    async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<AuthPayload> {
+    async fn sign_up(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The new account.")] input: SignUpInput,
+    ) -> Result<AuthPayload> {
         let state = ctx.state()?;
-        let account = NewAccount { email: input.email, name: input.name, password: input.password };
+        let account = NewAccount {
+            email: input.email,
+            name: input.name,
+            password: input.password,
+        };
         let user = users::sign_up(&state.db, &state.passwords, account).await?;
         Ok(session(state, user)?)
     }
 
     /// Signs in with email and password.
     /// Errors: `UNAUTHENTICATED` (unknown email or wrong password; which one is not said).
-    async fn sign_in(&self, ctx: &Context<'_>, input: SignInInput) -> Result<AuthPayload> {
+    async fn sign_in(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The credentials.")] input: SignInInput,
+    ) -> Result<AuthPayload> {
         let state = ctx.state()?;
-        let user = users::sign_in(&state.db, &state.passwords, &input.email, &input.password).await?;
+        let user =
+            users::sign_in(&state.db, &state.passwords, &input.email, &input.password).await?;
         Ok(session(state, user)?)
     }
 }
@@ -83,5 +96,9 @@ fn session(state: &AppState, user: chatshop_entity::user::Model) -> Result<AuthP
         .ok()
         .and_then(|secs| DateTime::from_timestamp(secs, 0))
         .ok_or_else(|| Error::internal("token expiry out of range"))?;
-    Ok(AuthPayload { token: issued.token, expires_at, user: User(user) })
+    Ok(AuthPayload {
+        token: issued.token,
+        expires_at,
+        user: User(user),
+    })
 }

@@ -6,11 +6,11 @@ use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result, Si
 use super::context::ContextExt;
 use super::relay::{PageArgs, connection};
 use super::types::Product;
+use crate::Error;
 use crate::domain::ids::{self, NodeKind};
 use crate::domain::money::Currency;
 use crate::services::catalog::{self, NewProduct, ProductChanges, ProductFilter};
 use crate::services::{Change, shops};
-use crate::Error;
 
 #[derive(Default)]
 pub(crate) struct CatalogQuery;
@@ -19,7 +19,11 @@ pub(crate) struct CatalogQuery;
 impl CatalogQuery {
     /// A product by global id; `null` if there is none, or if it is archived
     /// and the caller is not a member of its shop.
-    async fn product(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Product>> {
+    async fn product(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The product's global id.")] id: ID,
+    ) -> Result<Option<Product>> {
         let state = ctx.state()?;
         let product_id = ids::decode("id", NodeKind::Product, &id)?;
         match catalog::get_product(&state.db, ctx.actor(), product_id).await? {
@@ -36,7 +40,8 @@ impl CatalogQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "The shop whose catalog to list.")] shop_id: ID,
         #[graphql(desc = "Case-insensitive part of the product name.")] search: Option<String>,
-        #[graphql(default = false, desc = "Include archived products (shop members only).")] include_archived: bool,
+        #[graphql(desc = "Include archived products (shop members only); default false.")]
+        include_archived: Option<bool>,
         #[graphql(desc = "Page size from the start (or from `after`).")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
         #[graphql(desc = "Page size from the end (or from `before`).")] last: Option<i32>,
@@ -44,12 +49,21 @@ impl CatalogQuery {
     ) -> Result<Connection<String, Product>> {
         let state = ctx.state()?;
         let shop_id = ids::decode("shopId", NodeKind::Shop, &shop_id)?;
-        let page = PageArgs { first, after, last, before }.into_request(state)?;
+        let page = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+        .into_request(state)?;
         let shop = shops::get(&state.db, shop_id)
             .await?
             .ok_or_else(|| Error::invalid("shopId", "no shop with this id"))?;
         let currency = Currency::from_stored(&shop.currency)?;
-        let filter = ProductFilter { search, include_archived };
+        let filter = ProductFilter {
+            search,
+            include_archived: include_archived.unwrap_or(false),
+        };
         let rows = catalog::list_products(&state.db, ctx.actor(), shop_id, filter, &page).await?;
         Ok(connection(rows, |p| p.id, |p| Product::new(p, currency)))
     }
@@ -109,7 +123,11 @@ pub(crate) struct CatalogMutation;
 impl CatalogMutation {
     /// Adds a product to a shop's catalog. Shop members only.
     /// Errors: `UNAUTHENTICATED`, `FORBIDDEN`, `BAD_USER_INPUT`, `CONFLICT` (SKU taken).
-    async fn create_product(&self, ctx: &Context<'_>, input: CreateProductInput) -> Result<ProductPayload> {
+    async fn create_product(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The new product.")] input: CreateProductInput,
+    ) -> Result<ProductPayload> {
         let state = ctx.state()?;
         let new_product = NewProduct {
             shop_id: ids::decode("input.shopId", NodeKind::Shop, &input.shop_id)?,
@@ -121,12 +139,18 @@ impl CatalogMutation {
             image_url: input.image_url,
         };
         let product = catalog::create_product(&state.db, ctx.actor(), new_product).await?;
-        Ok(ProductPayload { product: Product::load(state, product).await? })
+        Ok(ProductPayload {
+            product: Product::load(state, product).await?,
+        })
     }
 
     /// Changes a product. Shop members only.
     /// Errors: `UNAUTHENTICATED`, `FORBIDDEN`, `BAD_USER_INPUT`, `CONFLICT` (SKU taken).
-    async fn update_product(&self, ctx: &Context<'_>, input: UpdateProductInput) -> Result<ProductPayload> {
+    async fn update_product(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The product and its changes.")] input: UpdateProductInput,
+    ) -> Result<ProductPayload> {
         let state = ctx.state()?;
         let product_id = ids::decode("input.productId", NodeKind::Product, &input.product_id)?;
         let changes = ProductChanges {
@@ -138,16 +162,24 @@ impl CatalogMutation {
             image_url: change(input.image_url),
         };
         let product = catalog::update_product(&state.db, ctx.actor(), product_id, changes).await?;
-        Ok(ProductPayload { product: Product::load(state, product).await? })
+        Ok(ProductPayload {
+            product: Product::load(state, product).await?,
+        })
     }
 
     /// Archives a product: customers no longer see it; orders keep it.
     /// Shop members only. Archiving an archived product changes nothing.
-    async fn archive_product(&self, ctx: &Context<'_>, product_id: ID) -> Result<ProductPayload> {
+    async fn archive_product(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The product to archive.")] product_id: ID,
+    ) -> Result<ProductPayload> {
         let state = ctx.state()?;
         let product_id = ids::decode("productId", NodeKind::Product, &product_id)?;
         let product = catalog::archive_product(&state.db, ctx.actor(), product_id).await?;
-        Ok(ProductPayload { product: Product::load(state, product).await? })
+        Ok(ProductPayload {
+            product: Product::load(state, product).await?,
+        })
     }
 }
 

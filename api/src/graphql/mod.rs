@@ -23,11 +23,20 @@ pub type ChatshopSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// The root query type.
 #[derive(MergedObject, Default)]
-pub struct Query(account::AccountQuery, node::NodeQuery, shops::ShopsQuery, catalog::CatalogQuery);
+pub struct Query(
+    account::AccountQuery,
+    node::NodeQuery,
+    shops::ShopsQuery,
+    catalog::CatalogQuery,
+);
 
 /// The root mutation type.
 #[derive(MergedObject, Default)]
-pub struct Mutation(account::AccountMutation, shops::ShopsMutation, catalog::CatalogMutation);
+pub struct Mutation(
+    account::AccountMutation,
+    shops::ShopsMutation,
+    catalog::CatalogMutation,
+);
 
 fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
     Schema::build(Query::default(), Mutation::default(), EmptySubscription).extension(ErrorCodes)
@@ -55,4 +64,94 @@ pub fn sdl() -> String {
         .sorted_arguments()
         .sorted_enum_items();
     builder().finish().sdl_with_options(options)
+}
+
+#[cfg(test)]
+mod tests {
+    /// `schema.graphql` is the contract frontend teams code against; it must
+    /// be exactly what the code serves.
+    #[test]
+    fn schema_graphql_is_current() {
+        let committed = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../schema.graphql"));
+        let current = super::sdl();
+        if committed != current {
+            let first_difference = committed
+                .lines()
+                .zip(current.lines())
+                .enumerate()
+                .find(|(_, (a, b))| a != b)
+                .map_or_else(
+                    || "one file is a prefix of the other".to_owned(),
+                    |(n, (a, b))| format!("line {}: committed {a:?}, current {b:?}", n + 1),
+                );
+            panic!(
+                "schema.graphql is out of date; run `cargo run -p chatshop -- export-schema > schema.graphql` ({first_difference})"
+            );
+        }
+    }
+
+    /// Every type, field, argument and enum value we define is documented:
+    /// the SDL is the API's reference documentation. (Relay's generated
+    /// connection and edge types are documented by async-graphql.)
+    #[test]
+    fn every_schema_element_has_a_description() {
+        use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
+
+        let document = async_graphql::parser::parse_schema(super::sdl()).expect("the SDL parses");
+        let documented = |d: &Option<async_graphql::Positioned<String>>| {
+            d.as_ref().is_some_and(|d| !d.node.trim().is_empty())
+        };
+        let mut undocumented = Vec::new();
+        for definition in document.definitions {
+            let TypeSystemDefinition::Type(ty) = definition else {
+                continue;
+            };
+            let ty = ty.node;
+            let name = ty.name.node.to_string();
+            let generated =
+                name.ends_with("Connection") || name.ends_with("Edge") || name == "PageInfo";
+            if generated || matches!(ty.kind, TypeKind::Scalar) {
+                continue;
+            }
+            if !documented(&ty.description) {
+                undocumented.push(name.clone());
+            }
+            match ty.kind {
+                TypeKind::Object(object) => {
+                    for field in object.fields {
+                        if !documented(&field.node.description) {
+                            undocumented.push(format!("{name}.{}", field.node.name.node));
+                        }
+                        for argument in field.node.arguments {
+                            if !documented(&argument.node.description) {
+                                undocumented.push(format!(
+                                    "{name}.{}({})",
+                                    field.node.name.node, argument.node.name.node
+                                ));
+                            }
+                        }
+                    }
+                }
+                TypeKind::InputObject(input) => {
+                    for field in input.fields {
+                        if !documented(&field.node.description) {
+                            undocumented.push(format!("{name}.{}", field.node.name.node));
+                        }
+                    }
+                }
+                TypeKind::Enum(values) => {
+                    for value in values.values {
+                        if !documented(&value.node.description) {
+                            undocumented.push(format!("{name}.{}", value.node.value.node));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        assert!(
+            undocumented.is_empty(),
+            "undocumented schema elements: {undocumented:?}"
+        );
+    }
 }

@@ -14,13 +14,21 @@ pub(crate) struct NodeQuery;
 impl NodeQuery {
     /// Any object by its global id; `null` when it does not exist or the
     /// caller may not see it.
-    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
+    async fn node(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "A global id, as found in any object's `id` field.")] id: ID,
+    ) -> Result<Option<Node>> {
         let state = ctx.state()?;
         let actor = ctx.actor();
         let (kind, uuid) = ids::decode_any("id", &id)?;
         Ok(match kind {
-            NodeKind::User => users::get_visible(&state.db, actor, uuid).await?.map(|u| Node::User(User(u))),
-            NodeKind::Shop => shops::get(&state.db, uuid).await?.map(|s| Node::Shop(Shop(s))),
+            NodeKind::User => users::get_visible(&state.db, actor, uuid)
+                .await?
+                .map(|u| Node::User(User(u))),
+            NodeKind::Shop => shops::get(&state.db, uuid)
+                .await?
+                .map(|s| Node::Shop(Shop(s))),
             NodeKind::Product => match catalog::get_product(&state.db, actor, uuid).await? {
                 Some(product) => Some(Node::Product(Product::load(state, product).await?)),
                 None => None,

@@ -1,7 +1,7 @@
 //! Relay connections over the services' keyset pages.
 
-use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::OutputType;
+use async_graphql::connection::{Connection, Edge, EmptyFields};
 use uuid::Uuid;
 
 use crate::Error;
@@ -21,9 +21,24 @@ impl PageArgs {
     /// Validates the arguments against the configured limits.
     pub fn into_request(self, state: &AppState) -> Result<PageRequest, Error> {
         let limits = &state.config.limits;
-        let after = self.after.as_deref().map(|c| ids::decode_cursor("after", c)).transpose()?;
-        let before = self.before.as_deref().map(|c| ids::decode_cursor("before", c)).transpose()?;
-        PageRequest::new(self.first, self.last, after, before, limits.default_page_size, limits.max_page_size)
+        let after = self
+            .after
+            .as_deref()
+            .map(|c| ids::decode_cursor("after", c))
+            .transpose()?;
+        let before = self
+            .before
+            .as_deref()
+            .map(|c| ids::decode_cursor("before", c))
+            .transpose()?;
+        PageRequest::new(
+            self.first,
+            self.last,
+            after,
+            before,
+            limits.default_page_size,
+            limits.max_page_size,
+        )
     }
 }
 

@@ -16,10 +16,17 @@ pub(crate) struct ShopsQuery;
 #[Object]
 impl ShopsQuery {
     /// A shop by global id or by slug (give exactly one); `null` if there is none.
-    async fn shop(&self, ctx: &Context<'_>, id: Option<ID>, slug: Option<String>) -> Result<Option<Shop>> {
+    async fn shop(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The shop's global id.")] id: Option<ID>,
+        #[graphql(desc = "The shop's slug.")] slug: Option<String>,
+    ) -> Result<Option<Shop>> {
         let state = ctx.state()?;
         let found = match (id, slug) {
-            (Some(id), None) => shops::get(&state.db, ids::decode("id", NodeKind::Shop, &id)?).await?,
+            (Some(id), None) => {
+                shops::get(&state.db, ids::decode("id", NodeKind::Shop, &id)?).await?
+            }
             (None, Some(slug)) => shops::get_by_slug(&state.db, &slug).await?,
             _ => return Err(Error::invalid("id", "give exactly one of id and slug").into()),
         };
@@ -30,16 +37,24 @@ impl ShopsQuery {
     async fn shops(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = false, desc = "Only shops the caller is a member of (requires a token).")]
-        member_only: bool,
+        #[graphql(
+            desc = "Only shops the caller is a member of (requires a token); default false."
+        )]
+        member_only: Option<bool>,
         #[graphql(desc = "Page size from the start (or from `after`).")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
         #[graphql(desc = "Page size from the end (or from `before`).")] last: Option<i32>,
         #[graphql(desc = "Cursor before which the page ends.")] before: Option<String>,
     ) -> Result<Connection<String, Shop>> {
         let state = ctx.state()?;
-        let page = PageArgs { first, after, last, before }.into_request(state)?;
-        let rows = shops::list(&state.db, ctx.actor(), member_only, &page).await?;
+        let page = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+        .into_request(state)?;
+        let rows = shops::list(&state.db, ctx.actor(), member_only.unwrap_or(false), &page).await?;
         Ok(connection(rows, |s| s.id, Shop))
     }
 }
@@ -112,7 +127,11 @@ pub(crate) struct ShopsMutation;
 impl ShopsMutation {
     /// Creates a shop owned by the caller.
     /// Errors: `UNAUTHENTICATED`, `BAD_USER_INPUT`, `CONFLICT` (slug taken).
-    async fn create_shop(&self, ctx: &Context<'_>, input: CreateShopInput) -> Result<ShopPayload> {
+    async fn create_shop(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The new shop.")] input: CreateShopInput,
+    ) -> Result<ShopPayload> {
         let state = ctx.state()?;
         let new_shop = NewShop {
             slug: input.slug,
@@ -128,14 +147,20 @@ impl ShopsMutation {
 
     /// Changes a shop's settings. Owners only.
     /// Errors: `UNAUTHENTICATED`, `FORBIDDEN`, `BAD_USER_INPUT`.
-    async fn update_shop(&self, ctx: &Context<'_>, input: UpdateShopInput) -> Result<ShopPayload> {
+    async fn update_shop(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The shop and its changes.")] input: UpdateShopInput,
+    ) -> Result<ShopPayload> {
         let state = ctx.state()?;
         let shop_id = ids::decode("input.shopId", NodeKind::Shop, &input.shop_id)?;
         let changes = ShopChanges {
             name: input.name,
             description: input.description,
             hosted: input.hosted,
-            channels: input.channels.map(|c| c.into_iter().map(Into::into).collect()),
+            channels: input
+                .channels
+                .map(|c| c.into_iter().map(Into::into).collect()),
         };
         let shop = shops::update(&state.db, ctx.actor(), shop_id, changes).await?;
         Ok(ShopPayload { shop: Shop(shop) })
@@ -144,11 +169,23 @@ impl ShopsMutation {
     /// Adds a signed-up user to a shop. Owners only.
     /// Errors: `UNAUTHENTICATED`, `FORBIDDEN`, `BAD_USER_INPUT` (unknown shop or
     /// email), `CONFLICT` (already a member).
-    async fn add_shop_member(&self, ctx: &Context<'_>, input: AddShopMemberInput) -> Result<AddShopMemberPayload> {
+    async fn add_shop_member(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The shop, the person and their role.")] input: AddShopMemberInput,
+    ) -> Result<AddShopMemberPayload> {
         let state = ctx.state()?;
         let shop_id = ids::decode("input.shopId", NodeKind::Shop, &input.shop_id)?;
-        let (member, account) =
-            shops::add_member(&state.db, ctx.actor(), shop_id, &input.email, input.role.into()).await?;
-        Ok(AddShopMemberPayload { member: ShopMember { member, account } })
+        let (member, account) = shops::add_member(
+            &state.db,
+            ctx.actor(),
+            shop_id,
+            &input.email,
+            input.role.into(),
+        )
+        .await?;
+        Ok(AddShopMemberPayload {
+            member: ShopMember { member, account },
+        })
     }
 }

@@ -29,7 +29,12 @@ struct Refusal {
 
 impl Refusal {
     fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), extra_headers: Vec::new() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            extra_headers: Vec::new(),
+        }
     }
 
     fn bad_request(message: impl Into<String>) -> Self {
@@ -37,7 +42,8 @@ impl Refusal {
     }
 
     fn with_header(mut self, name: header::HeaderName, value: &'static str) -> Self {
-        self.extra_headers.push((name, HeaderValue::from_static(value)));
+        self.extra_headers
+            .push((name, HeaderValue::from_static(value)));
         self
     }
 
@@ -45,20 +51,30 @@ impl Refusal {
         let body = serde_json::json!({
             "errors": [{ "message": self.message, "extensions": { "code": self.code.as_str() } }]
         });
-        let mut response = (self.status, [(header::CONTENT_TYPE, media.content_type())], body.to_string()).into_response();
+        let mut response = (
+            self.status,
+            [(header::CONTENT_TYPE, media.content_type())],
+            body.to_string(),
+        )
+            .into_response();
         response.headers_mut().extend(self.extra_headers);
         response
     }
 }
 
 /// `GET /graphql`: queries only, parameters in the URL.
-pub(crate) async fn get(State(state): State<HttpState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+pub(crate) async fn get(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     let Some(media) = negotiate_or_refuse(&headers) else {
         return not_acceptable();
     };
     let outcome = async {
         let actor = authenticate(&state, &headers)?;
-        let params = negotiate::params_from_query_string(query.as_deref().unwrap_or("")).map_err(Refusal::bad_request)?;
+        let params = negotiate::params_from_query_string(query.as_deref().unwrap_or(""))
+            .map_err(Refusal::bad_request)?;
         Ok::<_, Refusal>((actor, params))
     }
     .await;
@@ -69,7 +85,11 @@ pub(crate) async fn get(State(state): State<HttpState>, headers: HeaderMap, RawQ
 }
 
 /// `POST /graphql`: a JSON body.
-pub(crate) async fn post(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
+pub(crate) async fn post(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let Some(media) = negotiate_or_refuse(&headers) else {
         return not_acceptable();
     };
@@ -102,7 +122,9 @@ enum Method {
 }
 
 fn negotiate_or_refuse(headers: &HeaderMap) -> Option<ResponseMedia> {
-    let accept = headers.get(header::ACCEPT).map(|v| v.to_str().unwrap_or("\u{0}"));
+    let accept = headers
+        .get(header::ACCEPT)
+        .map(|v| v.to_str().unwrap_or("\u{0}"));
     negotiate::negotiate(accept)
 }
 
@@ -122,22 +144,36 @@ fn authenticate(state: &HttpState, headers: &HeaderMap) -> Result<Actor, Refusal
         return Ok(Actor::Anonymous);
     };
     let unauthorized = || {
-        Refusal::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated, "the access token is invalid or expired")
-            .with_header(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")
+        Refusal::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthenticated,
+            "the access token is invalid or expired",
+        )
+        .with_header(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")
     };
     let value = value.to_str().map_err(|_| unauthorized())?;
-    state.app.tokens.verify_header(value).map_err(|_| unauthorized())
+    state
+        .app
+        .tokens
+        .verify_header(value)
+        .map_err(|_| unauthorized())
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
-    let content_type = headers.get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or(""));
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or(""));
     negotiate::check_content_type(content_type).map_err(|problem| {
         let message = match problem {
             ContentTypeProblem::Missing => "a Content-Type header is required: application/json",
             ContentTypeProblem::Unsupported => "unsupported Content-Type: send application/json",
             ContentTypeProblem::Charset => "unsupported charset: send UTF-8",
         };
-        Refusal::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::BadUserInput, message)
+        Refusal::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::BadUserInput,
+            message,
+        )
     })
 }
 
@@ -158,14 +194,22 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
     if declared.is_some_and(|length| length > u64::try_from(limit).unwrap_or(u64::MAX)) {
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| too_large())?;
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large())?;
     if bytes.is_empty() {
         return Err(Refusal::bad_request("the request body is empty"));
     }
     Ok(bytes)
 }
 
-async fn execute(state: &HttpState, media: ResponseMedia, actor: Actor, params: GraphqlParams, method: Method) -> Response {
+async fn execute(
+    state: &HttpState,
+    media: ResponseMedia,
+    actor: Actor,
+    params: GraphqlParams,
+    method: Method,
+) -> Response {
     let mut request = into_request(params, actor);
     if method == Method::Get {
         // Over GET only queries run: GET must stay safe to repeat and to
@@ -174,7 +218,11 @@ async fn execute(state: &HttpState, media: ResponseMedia, actor: Actor, params: 
         match request.parsed_query() {
             Ok(document) => {
                 let operation = match &operation_name {
-                    Some(name) => document.operations.iter().find(|(n, _)| n.is_some_and(|n| n.as_str() == name)).map(|(_, op)| op),
+                    Some(name) => document
+                        .operations
+                        .iter()
+                        .find(|(n, _)| n.is_some_and(|n| n.as_str() == name))
+                        .map(|(_, op)| op),
                     None => document.operations.iter().next().map(|(_, op)| op),
                 };
                 if operation.is_some_and(|op| op.node.ty != OperationType::Query) {
@@ -187,20 +235,31 @@ async fn execute(state: &HttpState, media: ResponseMedia, actor: Actor, params: 
                     .into_response(media);
                 }
             }
-            Err(error) => return graphql_response(media, GraphqlResponse::from_errors(vec![error])),
+            Err(error) => {
+                return graphql_response(media, GraphqlResponse::from_errors(vec![error]));
+            }
         }
     }
     let response = state.schema.execute(request).await;
     graphql_response(media, response)
 }
 
-async fn execute_batch(state: &HttpState, media: ResponseMedia, actor: Actor, batch: Vec<Value>) -> Response {
+async fn execute_batch(
+    state: &HttpState,
+    media: ResponseMedia,
+    actor: Actor,
+    batch: Vec<Value>,
+) -> Response {
     let max_batch = state.app.config.limits.max_batch;
     if max_batch == 0 {
-        return Refusal::bad_request("batched requests are not accepted; send one operation per request").into_response(media);
+        return Refusal::bad_request(
+            "batched requests are not accepted; send one operation per request",
+        )
+        .into_response(media);
     }
     if batch.is_empty() || batch.len() > max_batch {
-        return Refusal::bad_request(format!("a batch holds 1 to {max_batch} operations")).into_response(media);
+        return Refusal::bad_request(format!("a batch holds 1 to {max_batch} operations"))
+            .into_response(media);
     }
     let mut requests = Vec::with_capacity(batch.len());
     for item in batch {
@@ -216,7 +275,12 @@ async fn execute_batch(state: &HttpState, media: ResponseMedia, actor: Actor, ba
         responses.push(response);
     }
     let body = serde_json::to_string(&responses).unwrap_or_else(|_| internal_error_body());
-    (StatusCode::OK, [(header::CONTENT_TYPE, media.content_type())], body).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, media.content_type())],
+        body,
+    )
+        .into_response()
 }
 
 fn into_request(params: GraphqlParams, actor: Actor) -> Request {
@@ -241,14 +305,23 @@ fn graphql_response(media: ResponseMedia, mut response: GraphqlResponse) -> Resp
     classify_all(&mut response.errors);
     let request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
-        && response.errors.iter().all(|e: &ServerError| e.path.is_empty());
+        && response
+            .errors
+            .iter()
+            .all(|e: &ServerError| e.path.is_empty());
     let status = if request_error && media == ResponseMedia::GraphqlResponseJson {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
     };
-    let body = serde_json::to_string(&response).unwrap_or_else(|_| internal_error_body());
-    let mut http_response = (status, [(header::CONTENT_TYPE, media.content_type())], body).into_response();
+    let body = if request_error {
+        // A request that never executed has no `data` entry at all (not `null`).
+        serde_json::json!({ "errors": response.errors }).to_string()
+    } else {
+        serde_json::to_string(&response).unwrap_or_else(|_| internal_error_body())
+    };
+    let mut http_response =
+        (status, [(header::CONTENT_TYPE, media.content_type())], body).into_response();
     http_response.headers_mut().extend(response.http_headers);
     http_response
 }

@@ -38,7 +38,9 @@ pub(crate) fn negotiate(accept: Option<&str>) -> Option<ResponseMedia> {
         let mut quality: u16 = 1000;
         let mut charset_ok = true;
         for param in parts {
-            let Some((key, value)) = param.split_once('=') else { continue };
+            let Some((key, value)) = param.split_once('=') else {
+                continue;
+            };
             let value = value.trim().trim_matches('"');
             match key.trim().to_ascii_lowercase().as_str() {
                 "q" => quality = parse_quality(value),
@@ -90,17 +92,21 @@ pub(crate) enum ContentTypeProblem {
 
 /// Accepts `application/json` with an optional UTF-8 charset.
 pub(crate) fn check_content_type(content_type: Option<&str>) -> Result<(), ContentTypeProblem> {
-    let content_type = content_type.map(str::trim).filter(|c| !c.is_empty()).ok_or(ContentTypeProblem::Missing)?;
+    let content_type = content_type
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .ok_or(ContentTypeProblem::Missing)?;
     let mut parts = content_type.split(';').map(str::trim);
     let media = parts.next().unwrap_or("");
     if !media.eq_ignore_ascii_case("application/json") {
         return Err(ContentTypeProblem::Unsupported);
     }
     for param in parts {
-        if let Some((key, value)) = param.split_once('=') {
-            if key.trim().eq_ignore_ascii_case("charset") && !value.trim().trim_matches('"').eq_ignore_ascii_case("utf-8") {
-                return Err(ContentTypeProblem::Charset);
-            }
+        if let Some((key, value)) = param.split_once('=')
+            && key.trim().eq_ignore_ascii_case("charset")
+            && !value.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+        {
+            return Err(ContentTypeProblem::Charset);
         }
     }
     Ok(())
@@ -132,14 +138,19 @@ pub(crate) fn params_from_json(body: Value) -> Result<GraphqlParams, String> {
     };
     let variables = optional_object(object.remove("variables"), "variables")?;
     let extensions = optional_object(object.remove("extensions"), "extensions")?;
-    Ok(GraphqlParams { query, operation_name, variables, extensions })
+    Ok(GraphqlParams {
+        query,
+        operation_name,
+        variables,
+        extensions,
+    })
 }
 
 /// Reads the parameters from a URL query string (a GET request), where
 /// `variables` and `extensions` are JSON-encoded.
 pub(crate) fn params_from_query_string(query_string: &str) -> Result<GraphqlParams, String> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(query_string).map_err(|_| "the query string is malformed".to_owned())?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query_string)
+        .map_err(|_| "the query string is malformed".to_owned())?;
     let mut query = None;
     let mut operation_name = None;
     let mut variables = Map::new();
@@ -154,7 +165,12 @@ pub(crate) fn params_from_query_string(query_string: &str) -> Result<GraphqlPara
         }
     }
     let query = query.ok_or_else(|| "`query` is missing".to_owned())?;
-    Ok(GraphqlParams { query, operation_name, variables, extensions })
+    Ok(GraphqlParams {
+        query,
+        operation_name,
+        variables,
+        extensions,
+    })
 }
 
 fn optional_object(value: Option<Value>, name: &str) -> Result<Map<String, Value>, String> {
@@ -169,7 +185,8 @@ fn json_object_param(raw: &str, name: &str) -> Result<Map<String, Value>, String
     if raw.is_empty() {
         return Ok(Map::new());
     }
-    let value: Value = serde_json::from_str(raw).map_err(|_| format!("`{name}` must be a JSON-encoded object"))?;
+    let value: Value =
+        serde_json::from_str(raw).map_err(|_| format!("`{name}` must be a JSON-encoded object"))?;
     optional_object(Some(value), name)
 }
 
@@ -197,7 +214,9 @@ mod tests {
     #[test]
     fn q_values_are_honoured() {
         assert_eq!(
-            negotiate(Some("application/graphql-response+json;q=0.5, application/json")),
+            negotiate(Some(
+                "application/graphql-response+json;q=0.5, application/json"
+            )),
             Some(ResponseMedia::Json)
         );
         assert_eq!(negotiate(Some("application/json;q=0")), None);
@@ -206,21 +225,36 @@ mod tests {
     #[test]
     fn unacceptable_types_give_none() {
         assert_eq!(negotiate(Some("text/html")), None);
-        assert_eq!(negotiate(Some("application/json; charset=iso-8859-1")), None);
-        assert_eq!(negotiate(Some("application/json; charset=utf-8")), Some(ResponseMedia::Json));
+        assert_eq!(
+            negotiate(Some("application/json; charset=iso-8859-1")),
+            None
+        );
+        assert_eq!(
+            negotiate(Some("application/json; charset=utf-8")),
+            Some(ResponseMedia::Json)
+        );
     }
 
     #[test]
     fn only_utf8_json_bodies_are_accepted() {
         assert_eq!(check_content_type(Some("application/json")), Ok(()));
-        assert_eq!(check_content_type(Some("Application/JSON; charset=UTF-8")), Ok(()));
+        assert_eq!(
+            check_content_type(Some("Application/JSON; charset=UTF-8")),
+            Ok(())
+        );
         assert_eq!(check_content_type(None), Err(ContentTypeProblem::Missing));
-        assert_eq!(check_content_type(Some("text/plain")), Err(ContentTypeProblem::Unsupported));
+        assert_eq!(
+            check_content_type(Some("text/plain")),
+            Err(ContentTypeProblem::Unsupported)
+        );
         assert_eq!(
             check_content_type(Some("application/x-www-form-urlencoded")),
             Err(ContentTypeProblem::Unsupported)
         );
-        assert_eq!(check_content_type(Some("application/json; charset=latin1")), Err(ContentTypeProblem::Charset));
+        assert_eq!(
+            check_content_type(Some("application/json; charset=latin1")),
+            Err(ContentTypeProblem::Charset)
+        );
     }
 
     #[test]
@@ -233,13 +267,16 @@ mod tests {
         assert!(params_from_json(json!({"query": "{a}", "operationName": 1})).is_err());
         assert!(params_from_json(json!({"query": "{a}", "extensions": "x"})).is_err());
         assert!(params_from_json(json!([{"query": "{a}"}])).is_err());
-        let params = params_from_json(json!({"query": "{a}", "variables": {"x": 1}, "operationName": null})).unwrap();
+        let params =
+            params_from_json(json!({"query": "{a}", "variables": {"x": 1}, "operationName": null}))
+                .unwrap();
         assert_eq!(params.variables.get("x"), Some(&json!(1)));
     }
 
     #[test]
     fn query_string_params_are_decoded() {
-        let params = params_from_query_string("query=%7B%20a%20%7D&variables=%7B%22x%22%3A1%7D").unwrap();
+        let params =
+            params_from_query_string("query=%7B%20a%20%7D&variables=%7B%22x%22%3A1%7D").unwrap();
         assert_eq!(params.query, "{ a }");
         assert_eq!(params.variables.get("x"), Some(&json!(1)));
         assert!(params_from_query_string("variables=%7B%7D").is_err());

@@ -11,7 +11,10 @@ pub(crate) async fn index() -> impl IntoResponse {
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             // The page only talks to its own origin.
-            (header::CONTENT_SECURITY_POLICY, "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'self'"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; connect-src 'self'",
+            ),
         ],
         INDEX_HTML,
     )

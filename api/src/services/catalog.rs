@@ -2,17 +2,20 @@
 
 use chatshop_entity::product;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
+    QueryFilter,
+};
 use uuid::Uuid;
 
-use super::{new_id, paginate, shops, Change};
+use super::{Change, new_id, paginate, shops};
+use crate::Error;
 use crate::auth::Actor;
 use crate::auth::policy::{self, ShopPermission};
 use crate::domain::money::{Currency, Price};
 use crate::domain::page::{Page, PageRequest};
 use crate::domain::text::{self, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS};
 use crate::error::on_unique_violation;
-use crate::Error;
 
 /// What a new product is made of (raw input).
 #[derive(Debug)]
@@ -69,19 +72,38 @@ const MAX_SEARCH_CHARS: usize = 200;
 /// # Errors
 /// `FORBIDDEN` for non-members; `BAD_USER_INPUT` for an unknown shop or invalid
 /// fields; `CONFLICT` for a SKU already used in the shop.
-pub async fn create_product(db: &impl ConnectionTrait, actor: &Actor, input: NewProduct) -> Result<product::Model, Error> {
-    let shop = shops::require(db, actor, input.shop_id, "input.shopId", ShopPermission::Work).await?;
+pub async fn create_product(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    input: NewProduct,
+) -> Result<product::Model, Error> {
+    let shop = shops::require(
+        db,
+        actor,
+        input.shop_id,
+        "input.shopId",
+        ShopPermission::Work,
+    )
+    .await?;
     let currency = Currency::from_stored(&shop.currency)?;
     let now = chrono::Utc::now();
     let product = product::ActiveModel {
         id: Set(new_id()),
         shop_id: Set(shop.id),
         name: Set(text::name("input.name", &input.name, MAX_NAME_CHARS)?),
-        description: Set(text::description("input.description", &input.description, MAX_DESCRIPTION_CHARS)?),
+        description: Set(text::description(
+            "input.description",
+            &input.description,
+            MAX_DESCRIPTION_CHARS,
+        )?),
         price_minor: Set(Price::parse("input.price", &input.price, currency)?.minor()),
-        stock: Set(input.stock.map(|s| check_stock(s)).transpose()?),
+        stock: Set(input.stock.map(check_stock).transpose()?),
         sku: Set(input.sku.as_deref().map(check_sku).transpose()?),
-        image_url: Set(input.image_url.as_deref().map(check_image_url).transpose()?),
+        image_url: Set(input
+            .image_url
+            .as_deref()
+            .map(check_image_url)
+            .transpose()?),
         archived: Set(false),
         created_at: Set(now),
         updated_at: Set(now),
@@ -89,7 +111,9 @@ pub async fn create_product(db: &impl ConnectionTrait, actor: &Actor, input: New
     product::Entity::insert(product)
         .exec_with_returning(db)
         .await
-        .map_err(on_unique_violation("another product of this shop has this SKU"))
+        .map_err(on_unique_violation(
+            "another product of this shop has this SKU",
+        ))
 }
 
 /// Changes a product (shop members only).
@@ -108,7 +132,11 @@ pub async fn update_product(
         active.name = Set(text::name("input.name", &name, MAX_NAME_CHARS)?);
     }
     if let Some(description) = changes.description {
-        active.description = Set(text::description("input.description", &description, MAX_DESCRIPTION_CHARS)?);
+        active.description = Set(text::description(
+            "input.description",
+            &description,
+            MAX_DESCRIPTION_CHARS,
+        )?);
     }
     if let Some(price) = changes.price {
         active.price_minor = Set(Price::parse("input.price", &price, currency)?.minor());
@@ -129,15 +157,18 @@ pub async fn update_product(
         Change::Set(url) => active.image_url = Set(Some(check_image_url(&url)?)),
     }
     active.updated_at = Set(chrono::Utc::now());
-    active
-        .update(db)
-        .await
-        .map_err(on_unique_violation("another product of this shop has this SKU"))
+    active.update(db).await.map_err(on_unique_violation(
+        "another product of this shop has this SKU",
+    ))
 }
 
 /// Archives a product: it leaves customer listings but stays for history.
 /// Archiving twice is harmless.
-pub async fn archive_product(db: &impl ConnectionTrait, actor: &Actor, product_id: Uuid) -> Result<product::Model, Error> {
+pub async fn archive_product(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    product_id: Uuid,
+) -> Result<product::Model, Error> {
     let (existing, _) = require_product(db, actor, product_id).await?;
     if existing.archived {
         return Ok(existing);
@@ -150,7 +181,11 @@ pub async fn archive_product(db: &impl ConnectionTrait, actor: &Actor, product_i
 
 /// A product, if the caller may see it: active products are public; archived
 /// ones are visible to the shop's members only.
-pub async fn get_product(db: &impl ConnectionTrait, actor: &Actor, product_id: Uuid) -> Result<Option<product::Model>, Error> {
+pub async fn get_product(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    product_id: Uuid,
+) -> Result<Option<product::Model>, Error> {
     let Some(found) = product::Entity::find_by_id(product_id).one(db).await? else {
         return Ok(None);
     };
@@ -177,58 +212,99 @@ pub async fn list_products(
     }
     let mut select = product::Entity::find().filter(product::Column::ShopId.eq(shop_id));
     if filter.include_archived {
-        policy::require(shops::role_of(db, actor, shop_id).await?, ShopPermission::Work)?;
+        policy::require(
+            shops::role_of(db, actor, shop_id).await?,
+            ShopPermission::Work,
+        )?;
     } else {
         select = select.filter(product::Column::Archived.eq(false));
     }
-    if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    if let Some(search) = filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         if search.chars().count() > MAX_SEARCH_CHARS {
-            return Err(Error::invalid("search", format!("search must be at most {MAX_SEARCH_CHARS} characters")));
+            return Err(Error::invalid(
+                "search",
+                format!("search must be at most {MAX_SEARCH_CHARS} characters"),
+            ));
         }
         // LOWER(name) LIKE '%term%' behaves the same on SQLite and PostgreSQL
         // (PostgreSQL's LIKE is case-sensitive); the term's own wildcards are escaped.
-        let escaped = search.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let escaped = search
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
         let pattern = LikeExpr::new(format!("%{escaped}%")).escape('\\');
-        select = select.filter(Expr::expr(Func::lower(Expr::col(product::Column::Name))).like(pattern));
+        select =
+            select.filter(Expr::expr(Func::lower(Expr::col(product::Column::Name))).like(pattern));
     }
     paginate(db, select, product::Column::Id, page).await
 }
 
 /// Loads a product the caller may edit, with its shop's currency.
-async fn require_product(db: &impl ConnectionTrait, actor: &Actor, product_id: Uuid) -> Result<(product::Model, Currency), Error> {
+async fn require_product(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    product_id: Uuid,
+) -> Result<(product::Model, Currency), Error> {
     actor.user_id()?;
     let found = product::Entity::find_by_id(product_id)
         .one(db)
         .await?
         .ok_or_else(|| Error::invalid("input.productId", "no product with this id"))?;
-    let shop = shops::require(db, actor, found.shop_id, "input.productId", ShopPermission::Work).await?;
+    let shop = shops::require(
+        db,
+        actor,
+        found.shop_id,
+        "input.productId",
+        ShopPermission::Work,
+    )
+    .await?;
     Ok((found, Currency::from_stored(&shop.currency)?))
 }
 
 fn check_stock(stock: i32) -> Result<i64, Error> {
     if !(0..=MAX_STOCK).contains(&stock) {
-        return Err(Error::invalid("input.stock", format!("stock must be between 0 and {MAX_STOCK}")));
+        return Err(Error::invalid(
+            "input.stock",
+            format!("stock must be between 0 and {MAX_STOCK}"),
+        ));
     }
     Ok(i64::from(stock))
 }
 
 fn check_sku(sku: &str) -> Result<String, Error> {
     let sku = sku.trim();
-    let valid = (1..=64).contains(&sku.len()) && sku.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    let valid = (1..=64).contains(&sku.len())
+        && sku
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
     if !valid {
-        return Err(Error::invalid("input.sku", "SKU must be 1 to 64 characters of A-Z, a-z, 0-9, '-', '_' and '.'"));
+        return Err(Error::invalid(
+            "input.sku",
+            "SKU must be 1 to 64 characters of A-Z, a-z, 0-9, '-', '_' and '.'",
+        ));
     }
     Ok(sku.to_owned())
 }
 
 fn check_image_url(url: &str) -> Result<String, Error> {
     let url = url.trim();
-    let host = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    let host = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
     let valid = url.len() <= 2048
         && host.is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
         && !url.chars().any(|c| c.is_whitespace() || c.is_control());
     if !valid {
-        return Err(Error::invalid("input.imageUrl", "image URL must be an http(s) URL of at most 2048 characters"));
+        return Err(Error::invalid(
+            "input.imageUrl",
+            "image URL must be an http(s) URL of at most 2048 characters",
+        ));
     }
     Ok(url.to_owned())
 }
@@ -254,7 +330,12 @@ mod tests {
     #[test]
     fn image_urls_are_http() {
         assert!(check_image_url("https://cdn.example.com/mug.png").is_ok());
-        for bad in ["javascript:alert(1)", "https://", "ftp://x/y", "https://a b"] {
+        for bad in [
+            "javascript:alert(1)",
+            "https://",
+            "ftp://x/y",
+            "https://a b",
+        ] {
             assert!(check_image_url(bad).is_err(), "{bad}");
         }
     }

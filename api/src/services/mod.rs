@@ -16,7 +16,9 @@ pub mod catalog;
 pub mod shops;
 pub mod users;
 
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+};
 use uuid::Uuid;
 
 use crate::Error;
@@ -57,7 +59,10 @@ where
         Direction::Backward => select.order_by_desc(id),
     };
     // One row more than asked tells whether another page exists.
-    let rows = select.limit(request.limit.saturating_add(1)).all(db).await?;
+    let rows = select
+        .limit(request.limit.saturating_add(1))
+        .all(db)
+        .await?;
     Ok(request.finish(rows))
 }
 

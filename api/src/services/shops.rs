@@ -3,12 +3,13 @@
 use chatshop_entity::enums::ShopRole;
 use chatshop_entity::{shop, shop_member, user};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
 };
 use uuid::Uuid;
 
 use super::{new_id, paginate};
+use crate::Error;
 use crate::auth::Actor;
 use crate::auth::policy::{self, ShopPermission};
 use crate::domain::channel::{Channel, Channels};
@@ -18,7 +19,6 @@ use crate::domain::page::{Page, PageRequest};
 use crate::domain::slug::Slug;
 use crate::domain::text::{self, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS};
 use crate::error::on_unique_violation;
-use crate::Error;
 
 /// What a new shop is made of (raw input).
 #[derive(Debug)]
@@ -55,12 +55,20 @@ pub struct ShopChanges {
 /// # Errors
 /// `UNAUTHENTICATED` when anonymous, `BAD_USER_INPUT` for invalid fields,
 /// `CONFLICT` when the slug is taken.
-pub async fn create(db: &(impl ConnectionTrait + TransactionTrait), actor: &Actor, input: NewShop) -> Result<shop::Model, Error> {
+pub async fn create(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &Actor,
+    input: NewShop,
+) -> Result<shop::Model, Error> {
     let owner = actor.user_id()?;
     let slug = Slug::parse("input.slug", &input.slug)?;
     let name = text::name("input.name", &input.name, MAX_NAME_CHARS)?;
-    let description = text::description("input.description", &input.description, MAX_DESCRIPTION_CHARS)?;
-    let currency = Currency::parse("input.currency", &input.currency)?;
+    let description = text::description(
+        "input.description",
+        &input.description,
+        MAX_DESCRIPTION_CHARS,
+    )?;
+    let currency = Currency::parse("input.currencyCode", &input.currency)?;
     let channels = Channels::new("input.channels", input.channels)?;
     let now = chrono::Utc::now();
     let shop_id = new_id();
@@ -97,14 +105,23 @@ pub async fn create(db: &(impl ConnectionTrait + TransactionTrait), actor: &Acto
 /// # Errors
 /// `BAD_USER_INPUT` for an unknown shop or invalid fields, `FORBIDDEN` for
 /// anyone but an owner.
-pub async fn update(db: &impl ConnectionTrait, actor: &Actor, shop_id: Uuid, changes: ShopChanges) -> Result<shop::Model, Error> {
+pub async fn update(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    shop_id: Uuid,
+    changes: ShopChanges,
+) -> Result<shop::Model, Error> {
     let shop = require(db, actor, shop_id, "input.shopId", ShopPermission::Manage).await?;
     let mut active = shop.into_active_model();
     if let Some(name) = changes.name {
         active.name = Set(text::name("input.name", &name, MAX_NAME_CHARS)?);
     }
     if let Some(description) = changes.description {
-        active.description = Set(text::description("input.description", &description, MAX_DESCRIPTION_CHARS)?);
+        active.description = Set(text::description(
+            "input.description",
+            &description,
+            MAX_DESCRIPTION_CHARS,
+        )?);
     }
     if let Some(hosted) = changes.hosted {
         active.hosted = Set(hosted);
@@ -134,7 +151,12 @@ pub async fn add_member(
         .filter(user::Column::Email.eq(email.as_str()))
         .one(db)
         .await?
-        .ok_or_else(|| Error::invalid("input.email", "no account with this email; they must sign up first"))?;
+        .ok_or_else(|| {
+            Error::invalid(
+                "input.email",
+                "no account with this email; they must sign up first",
+            )
+        })?;
     let membership = shop_member::Entity::insert(shop_member::ActiveModel {
         shop_id: Set(shop_id),
         user_id: Set(member.id),
@@ -143,7 +165,9 @@ pub async fn add_member(
     })
     .exec_with_returning(db)
     .await
-    .map_err(on_unique_violation("this user is already a member of the shop"))?;
+    .map_err(on_unique_violation(
+        "this user is already a member of the shop",
+    ))?;
     Ok((membership, member))
 }
 
@@ -153,7 +177,10 @@ pub async fn get(db: &impl ConnectionTrait, shop_id: Uuid) -> Result<Option<shop
 }
 
 /// A shop by slug.
-pub async fn get_by_slug(db: &impl ConnectionTrait, slug: &str) -> Result<Option<shop::Model>, Error> {
+pub async fn get_by_slug(
+    db: &impl ConnectionTrait,
+    slug: &str,
+) -> Result<Option<shop::Model>, Error> {
     let Ok(slug) = Slug::parse("slug", slug) else {
         return Ok(None);
     };
@@ -181,7 +208,11 @@ pub async fn list(
 }
 
 /// The caller's role in a shop, if any.
-pub async fn role_of(db: &impl ConnectionTrait, actor: &Actor, shop_id: Uuid) -> Result<Option<ShopRole>, Error> {
+pub async fn role_of(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    shop_id: Uuid,
+) -> Result<Option<ShopRole>, Error> {
     let Some(caller) = actor.user_id_opt() else {
         return Ok(None);
     };
@@ -229,5 +260,12 @@ pub(crate) async fn require(
 
 /// Whether any shop exists (the demo seed runs only on an empty database).
 pub async fn any_exists(db: &impl ConnectionTrait) -> Result<bool, Error> {
-    Ok(shop::Entity::find().select_only().column(shop::Column::Id).limit(1).into_tuple::<Uuid>().one(db).await?.is_some())
+    Ok(shop::Entity::find()
+        .select_only()
+        .column(shop::Column::Id)
+        .limit(1)
+        .into_tuple::<Uuid>()
+        .one(db)
+        .await?
+        .is_some())
 }

@@ -1,17 +1,19 @@
 //! Accounts: sign-up, sign-in, and who may see whom.
 
 use chatshop_entity::{shop_member, user};
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
+};
 use uuid::Uuid;
 
 use super::new_id;
+use crate::Error;
 use crate::auth::Actor;
 use crate::auth::password::PasswordHasher;
 use crate::domain::email::Email;
 use crate::domain::password::Password;
 use crate::domain::text;
 use crate::error::on_unique_violation;
-use crate::Error;
 
 /// What a new account is made of (raw input).
 #[derive(Debug)]
@@ -51,7 +53,9 @@ pub async fn sign_up(
     user::Entity::insert(account)
         .exec_with_returning(db)
         .await
-        .map_err(on_unique_violation("an account with this email already exists"))
+        .map_err(on_unique_violation(
+            "an account with this email already exists",
+        ))
 }
 
 /// Checks credentials.
@@ -66,10 +70,12 @@ pub async fn sign_in(
     password: &str,
 ) -> Result<user::Model, Error> {
     let account = match Email::parse("input.email", email) {
-        Ok(email) => user::Entity::find()
-            .filter(user::Column::Email.eq(email.as_str()))
-            .one(db)
-            .await?,
+        Ok(email) => {
+            user::Entity::find()
+                .filter(user::Column::Email.eq(email.as_str()))
+                .one(db)
+                .await?
+        }
         Err(_) => None,
     };
     let stored_hash = account.as_ref().map(|a| a.password_hash.as_str());
@@ -90,7 +96,11 @@ pub async fn me(db: &impl ConnectionTrait, actor: &Actor) -> Result<Option<user:
 
 /// A user, if the caller may see them: themselves, or someone who works in a
 /// shop the caller works in. Everyone else is invisible (`None`).
-pub async fn get_visible(db: &impl ConnectionTrait, actor: &Actor, id: Uuid) -> Result<Option<user::Model>, Error> {
+pub async fn get_visible(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<Option<user::Model>, Error> {
     let Some(caller) = actor.user_id_opt() else {
         return Ok(None);
     };

@@ -15,7 +15,11 @@ pub(crate) use user::User;
 
 /// An object with a stable, opaque global id, fetchable with `node(id)`.
 #[derive(async_graphql::Interface)]
-#[graphql(field(name = "id", ty = "async_graphql::ID", desc = "The object's global id: opaque and stable."))]
+#[graphql(field(
+    name = "id",
+    ty = "async_graphql::ID",
+    desc = "The object's global id: opaque and stable."
+))]
 pub(crate) enum Node {
     /// A user account.
     User(User),

@@ -33,6 +33,7 @@ impl Product {
     }
 }
 
+/// A product in a shop's catalog.
 #[Object]
 impl Product {
     /// Global id.
@@ -66,7 +67,9 @@ impl Product {
 
     /// Units in stock; `null` means unlimited.
     async fn stock(&self) -> Option<i32> {
-        self.model.stock.map(|s| i32::try_from(s).unwrap_or(i32::MAX))
+        self.model
+            .stock
+            .map(|s| i32::try_from(s).unwrap_or(i32::MAX))
     }
 
     /// Whether at least one unit can be bought.

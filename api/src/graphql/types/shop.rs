@@ -18,6 +18,8 @@ use crate::services::shops;
 /// Shops are public: anyone may browse them.
 pub(crate) struct Shop(pub shop::Model);
 
+/// A business's storefront, with its one catalog shared across channels.
+/// Shops are public: anyone may browse them.
 #[Object]
 impl Shop {
     /// Global id.
@@ -54,7 +56,10 @@ impl Shop {
 
     /// The channels this shop sells on.
     async fn channels(&self) -> Vec<Channel> {
-        Channels::from_stored(&self.0.channels).into_iter().map(Channel::from).collect()
+        Channels::from_stored(&self.0.channels)
+            .into_iter()
+            .map(Channel::from)
+            .collect()
     }
 
     /// When the shop was created.
@@ -70,14 +75,19 @@ impl Shop {
     /// The caller's role in this shop; `null` for customers and anonymous callers.
     async fn viewer_role(&self, ctx: &Context<'_>) -> Result<Option<ShopRole>> {
         let state = ctx.state()?;
-        Ok(shops::role_of(&state.db, ctx.actor(), self.0.id).await?.map(ShopRole::from))
+        Ok(shops::role_of(&state.db, ctx.actor(), self.0.id)
+            .await?
+            .map(ShopRole::from))
     }
 
     /// The people who work in this shop, oldest first. Members only.
     async fn members(&self, ctx: &Context<'_>) -> Result<Vec<ShopMember>> {
         let state = ctx.state()?;
         let rows = shops::members(&state.db, ctx.actor(), self.0.id).await?;
-        Ok(rows.into_iter().map(|(member, account)| ShopMember { member, account }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(member, account)| ShopMember { member, account })
+            .collect())
     }
 
     /// The catalog, oldest first. Archived products are left out unless
@@ -87,15 +97,25 @@ impl Shop {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Case-insensitive part of the product name.")] search: Option<String>,
-        #[graphql(default = false, desc = "Include archived products (shop members only).")] include_archived: bool,
+        #[graphql(desc = "Include archived products (shop members only); default false.")]
+        include_archived: Option<bool>,
         #[graphql(desc = "Page size from the start (or from `after`).")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
         #[graphql(desc = "Page size from the end (or from `before`).")] last: Option<i32>,
         #[graphql(desc = "Cursor before which the page ends.")] before: Option<String>,
     ) -> Result<Connection<String, Product>> {
         let state = ctx.state()?;
-        let page = PageArgs { first, after, last, before }.into_request(state)?;
-        let filter = ProductFilter { search, include_archived };
+        let page = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        }
+        .into_request(state)?;
+        let filter = ProductFilter {
+            search,
+            include_archived: include_archived.unwrap_or(false),
+        };
         let currency = Currency::from_stored(&self.0.currency)?;
         let rows = catalog::list_products(&state.db, ctx.actor(), self.0.id, filter, &page).await?;
         Ok(connection(rows, |p| p.id, |p| Product::new(p, currency)))
@@ -108,6 +128,7 @@ pub(crate) struct ShopMember {
     pub account: user::Model,
 }
 
+/// A person's membership of a shop.
 #[Object]
 impl ShopMember {
     /// The member.

@@ -10,6 +10,8 @@ use crate::domain::ids::{self, NodeKind};
 /// work with in a shop.
 pub(crate) struct User(pub user::Model);
 
+/// A person with an account. Visible to themselves and to the people they
+/// work with in a shop.
 #[Object]
 impl User {
     /// Global id.

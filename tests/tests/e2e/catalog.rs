@@ -1,0 +1,355 @@
+//! The catalog: products, prices as decimal strings, search, pages, archiving.
+
+use chatshop_tests::{TestApp, TestUser};
+use serde_json::{Value, json};
+
+const CREATE_PRODUCT: &str = "mutation($input: CreateProductInput!) { createProduct(input: $input) { product { id name price { amount currencyCode } stock inStock sku archived } } }";
+const UPDATE_PRODUCT: &str = "mutation($input: UpdateProductInput!) { updateProduct(input: $input) { product { name price { amount } stock sku } } }";
+const ARCHIVE: &str =
+    "mutation($id: ID!) { archiveProduct(productId: $id) { product { archived } } }";
+const PRODUCTS: &str = "query($shopId: ID!, $search: String, $first: Int, $after: String, $last: Int, $before: String, $includeArchived: Boolean) {
+  products(shopId: $shopId, search: $search, first: $first, after: $after, last: $last, before: $before, includeArchived: $includeArchived) {
+    edges { cursor node { name } }
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  }
+}";
+
+struct Shop {
+    id: String,
+    owner: TestUser,
+}
+
+async fn shop(app: &TestApp) -> Shop {
+    let owner = app.sign_up("owner@example.com").await;
+    let id = app.create_shop(&owner, "acme").await;
+    Shop { id, owner }
+}
+
+fn names(connection: &Value) -> Vec<String> {
+    connection["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_product_keeps_its_price_exactly() {
+    let app = TestApp::spawn().await;
+    let shop = shop(&app).await;
+    let response = app
+        .gql(CREATE_PRODUCT)
+        .vars(json!({ "input": { "shopId": shop.id, "name": "Mug", "price": "12.5", "stock": 3, "sku": "MUG-1" } }))
+        .as_user(&shop.owner)
+        .send()
+        .await;
+    let product = &response.ok()["createProduct"]["product"];
+    assert_eq!(
+        product["price"],
+        json!({ "amount": "12.50", "currencyCode": "USD" })
+    );
+    assert_eq!(product["stock"], 3);
+    assert_eq!(product["inStock"], true);
+    assert_eq!(product["archived"], false);
+
+    let unlimited = app
+        .gql(CREATE_PRODUCT)
+        .vars(json!({ "input": { "shopId": shop.id, "name": "Gift card", "price": "0.10" } }))
+        .as_user(&shop.owner)
+        .send()
+        .await;
+    let product = &unlimited.ok()["createProduct"]["product"];
+    assert_eq!(product["stock"], json!(null));
+    assert_eq!(product["inStock"], true);
+    assert_eq!(product["price"]["amount"], "0.10");
+}
+
+#[tokio::test]
+async fn bad_product_input_names_the_field_and_writes_nothing() {
+    let app = TestApp::spawn().await;
+    let shop = shop(&app).await;
+    let long_name = "n".repeat(100_000);
+    let cases = [
+        (json!({ "name": "Mug", "price": "-1.00" }), "input.price"),
+        (
+            json!({ "name": "Mug", "price": "99999999999.00" }),
+            "input.price",
+        ),
+        (json!({ "name": "Mug", "price": "1.234" }), "input.price"),
+        (json!({ "name": "Mug", "price": "1e3" }), "input.price"),
+        (json!({ "name": "Mug", "price": "twelve" }), "input.price"),
+        (json!({ "name": "", "price": "1.00" }), "input.name"),
+        (json!({ "name": long_name, "price": "1.00" }), "input.name"),
+        (
+            json!({ "name": "Mug", "price": "1.00", "stock": -1 }),
+            "input.stock",
+        ),
+        (
+            json!({ "name": "Mug", "price": "1.00", "sku": "has spaces" }),
+            "input.sku",
+        ),
+        (
+            json!({ "name": "Mug", "price": "1.00", "imageUrl": "javascript:alert(1)" }),
+            "input.imageUrl",
+        ),
+    ];
+    for (mut input, field) in cases {
+        input["shopId"] = json!(shop.id);
+        let response = app
+            .gql(CREATE_PRODUCT)
+            .vars(json!({ "input": input }))
+            .as_user(&shop.owner)
+            .send()
+            .await;
+        assert_eq!(
+            response.code(),
+            "BAD_USER_INPUT",
+            "{field}: {}",
+            response.body
+        );
+        assert_eq!(
+            response.field().as_deref(),
+            Some(field),
+            "{}",
+            response.body
+        );
+    }
+    let unknown_shop = app
+        .gql(CREATE_PRODUCT)
+        .vars(json!({ "input": { "shopId": "U2hvcDowMTk0MDAwMC0wMDAwLTcwMDAtODAwMC0wMDAwMDAwMDAwMDA", "name": "Mug", "price": "1.00" } }))
+        .as_user(&shop.owner)
+        .send()
+        .await;
+    assert_eq!(unknown_shop.code(), "BAD_USER_INPUT");
+    assert_eq!(unknown_shop.field().as_deref(), Some("input.shopId"));
+
+    let listing = app
+        .gql(PRODUCTS)
+        .vars(json!({ "shopId": shop.id, "includeArchived": true }))
+        .as_user(&shop.owner)
+        .send()
+        .await;
+    assert!(names(&listing.ok()["products"]).is_empty());
+}
+
+#[tokio::test]
+async fn only_shop_members_edit_the_catalog() {
+    let app = TestApp::spawn().await;
+    let shop = shop(&app).await;
+    let customer = app.sign_up("customer@example.com").await;
+    let agent = app.sign_up("agent@example.com").await;
+    app.gql("mutation($input: AddShopMemberInput!) { addShopMember(input: $input) { member { role } } }")
+        .vars(json!({ "input": { "shopId": shop.id, "email": agent.email, "role": "AGENT" } }))
+        .as_user(&shop.owner)
+        .send()
+        .await
+        .ok();
+
+    let by_customer = app
+        .gql(CREATE_PRODUCT)
+        .vars(json!({ "input": { "shopId": shop.id, "name": "Mug", "price": "1.00" } }))
+        .as_user(&customer)
+        .send()
+        .await;
+    assert_eq!(by_customer.code(), "FORBIDDEN");
+
+    let product_id = app
+        .create_product(&agent, &shop.id, "Mug", "9.00", Some(5))
+        .await;
+    let edit_by_customer = app
+        .gql(UPDATE_PRODUCT)
+        .vars(json!({ "input": { "productId": product_id, "price": "0.01" } }))
+        .as_user(&customer)
+        .send()
+        .await;
+    assert_eq!(edit_by_customer.code(), "FORBIDDEN");
+    let archive_by_customer = app
+        .gql(ARCHIVE)
+        .vars(json!({ "id": product_id }))
+        .as_user(&customer)
+        .send()
+        .await;
+    assert_eq!(archive_by_customer.code(), "FORBIDDEN");
+
+    let edit_by_agent = app
+        .gql(UPDATE_PRODUCT)
+        .vars(json!({ "input": { "productId": product_id, "price": "8.50", "stock": null, "sku": "MUG-2" } }))
+        .as_user(&agent)
+        .send()
+        .await;
+    let product = &edit_by_agent.ok()["updateProduct"]["product"];
+    assert_eq!(product["price"]["amount"], "8.50");
+    assert_eq!(product["stock"], json!(null), "null stock means unlimited");
+    assert_eq!(product["sku"], "MUG-2");
+    assert_eq!(product["name"], "Mug", "omitted fields keep their value");
+}
+
+#[tokio::test]
+async fn a_sku_is_unique_within_a_shop() {
+    let app = TestApp::spawn().await;
+    let shop = shop(&app).await;
+    let create = |sku: &'static str| {
+        app.gql(CREATE_PRODUCT)
+            .vars(json!({ "input": { "shopId": shop.id, "name": "Mug", "price": "1.00", "sku": sku } }))
+            .as_user(&shop.owner)
+            .send()
+    };
+    create("MUG").await.ok();
+    assert_eq!(create("MUG").await.code(), "CONFLICT");
+}
+
+#[tokio::test]
+async fn archived_products_disappear_from_customer_listings() {
+    let app = TestApp::spawn().await;
+    let shop = shop(&app).await;
+    let customer = app.sign_up("customer@example.com").await;
+    let kept = app
+        .create_product(&shop.owner, &shop.id, "Mug", "9.00", Some(5))
+        .await;
+    let archived = app
+        .create_product(&shop.owner, &shop.id, "Old mug", "7.00", Some(5))
+        .await;
+    let response = app
+        .gql(ARCHIVE)
+        .vars(json!({ "id": archived }))
+        .as_user(&shop.owner)
+        .send()
+        .await;
+    assert_eq!(response.ok()["archiveProduct"]["product"]["archived"], true);
+
+    let listing = app
+        .gql(PRODUCTS)
+        .vars(json!({ "shopId": shop.id }))
+        .as_user(&customer)
+        .send()
+        .await;
+    assert_eq!(names(&listing.ok()["products"]), ["Mug"]);
+
+    let product = "query($id: ID!) { product(id: $id) { name archived } }";
+    let hidden = app
+        .gql(product)
+        .vars(json!({ "id": archived }))
+        .as_user(&customer)
+        .send()
+        .await;
+    assert_eq!(hidden.ok()["product"], json!(null));
+    let visible = app
+        .gql(product)
+        .vars(json!({ "id": kept }))
+        .as_user(&customer)
+        .send()
+        .await;
+    assert_eq!(visible.ok()["product"]["name"], "Mug");
+    let to_owner = app
+        .gql(product)
+        .vars(json!({ "id": archived }))
+        .as_user(&shop.owner)
+        .send()
+        .await;
+    assert_eq!(to_owner.ok()["product"]["archived"], true);
+
+    let all = app
+        .gql(PRODUCTS)
+        .vars(json!({ "shopId": shop.id, "includeArchived": true }))
+        .as_user(&shop.owner)
+        .send()
+        .await;
+    assert_eq!(names(&all.ok()["products"]), ["Mug", "Old mug"]);
+    let peeking = app
+        .gql(PRODUCTS)
+        .vars(json!({ "shopId": shop.id, "includeArchived": true }))
+        .as_user(&customer)
+        .send()
+        .await;
+    assert_eq!(peeking.code(), "FORBIDDEN");
+}
+
+#[tokio::test]
+async fn search_matches_names_case_insensitively_and_literally() {
+    let app = TestApp::spawn().await;
+    let shop = shop(&app).await;
+    for name in ["Espresso beans", "Filter BEANS", "Mug", "100% cotton bag"] {
+        app.create_product(&shop.owner, &shop.id, name, "1.00", None)
+            .await;
+    }
+    let search = |term: &'static str| {
+        app.gql(PRODUCTS)
+            .vars(json!({ "shopId": shop.id, "search": term }))
+            .send()
+    };
+    assert_eq!(
+        names(&search("beans").await.ok()["products"]),
+        ["Espresso beans", "Filter BEANS"]
+    );
+    assert_eq!(
+        names(&search("%").await.ok()["products"]),
+        ["100% cotton bag"]
+    );
+    assert!(names(&search("_ug_").await.ok()["products"]).is_empty());
+}
+
+#[tokio::test]
+async fn pages_walk_the_catalog_both_ways_without_gaps_or_repeats() {
+    let app = TestApp::spawn().await;
+    let shop = shop(&app).await;
+    let all: Vec<String> = (1..=7).map(|i| format!("Product {i}")).collect();
+    for name in &all {
+        app.create_product(&shop.owner, &shop.id, name, "1.00", None)
+            .await;
+    }
+
+    let mut seen = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let response = app
+            .gql(PRODUCTS)
+            .vars(json!({ "shopId": shop.id, "first": 3, "after": after }))
+            .send()
+            .await;
+        let page = response.ok()["products"].clone();
+        seen.extend(names(&page));
+        if page["pageInfo"]["hasNextPage"] == false {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(seen, all);
+
+    let mut backwards = Vec::new();
+    let mut before = Value::Null;
+    loop {
+        let response = app
+            .gql(PRODUCTS)
+            .vars(json!({ "shopId": shop.id, "last": 3, "before": before }))
+            .send()
+            .await;
+        let page = response.ok()["products"].clone();
+        let mut names = names(&page);
+        names.extend(backwards);
+        backwards = names;
+        if page["pageInfo"]["hasPreviousPage"] == false {
+            break;
+        }
+        before = page["pageInfo"]["startCursor"].clone();
+    }
+    assert_eq!(backwards, all);
+}
+
+#[tokio::test]
+async fn page_sizes_and_cursors_are_checked() {
+    let app = TestApp::spawn().await;
+    let shop = shop(&app).await;
+    for (vars, field) in [
+        (json!({ "first": 101 }), "first"),
+        (json!({ "first": -1 }), "first"),
+        (json!({ "first": 1, "last": 1 }), "last"),
+        (json!({ "after": "garbage!" }), "after"),
+    ] {
+        let mut vars = vars;
+        vars["shopId"] = json!(shop.id);
+        let response = app.gql(PRODUCTS).vars(vars).send().await;
+        assert_eq!(response.code(), "BAD_USER_INPUT", "{}", response.body);
+        assert_eq!(response.field().as_deref(), Some(field));
+    }
+}

@@ -1,0 +1,274 @@
+//! GraphQL over HTTP: status codes, media types and limits, through the real
+//! router. The public `graphql-http` audit runs against the server in CI too;
+//! these tests pin the behaviour that audit does not cover.
+
+use chatshop_tests::{GqlResponse, TestApp};
+use serde_json::{Value, json};
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+
+async fn post_raw(
+    app: &TestApp,
+    content_type: Option<&str>,
+    accept: Option<&str>,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    let mut request = app.http().post(app.url("/graphql")).body(body);
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    if let Some(accept) = accept {
+        request = request.header("accept", accept);
+    }
+    request.send().await.unwrap()
+}
+
+fn content_type(response: &reqwest::Response) -> String {
+    response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn shop_count(app: &TestApp) -> usize {
+    let response = app.gql("{ shops { edges { node { id } } } }").send().await;
+    response.ok()["shops"]["edges"].as_array().unwrap().len()
+}
+
+#[tokio::test]
+async fn the_response_media_type_follows_the_accept_header() {
+    let app = TestApp::spawn().await;
+    let body = r#"{"query":"{ __typename }"}"#;
+    for (accept, expected) in [
+        (None, "application/json; charset=utf-8"),
+        (Some("application/json"), "application/json; charset=utf-8"),
+        (
+            Some(GRAPHQL_RESPONSE_JSON),
+            "application/graphql-response+json; charset=utf-8",
+        ),
+        (Some("*/*"), "application/json; charset=utf-8"),
+    ] {
+        let response = post_raw(&app, Some("application/json"), accept, body).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(content_type(&response), expected, "Accept: {accept:?}");
+        let json: Value = response.json().await.unwrap();
+        assert_eq!(json["data"]["__typename"], "Query");
+    }
+    let refused = post_raw(&app, Some("application/json"), Some("text/html"), body).await;
+    assert_eq!(refused.status(), 406);
+}
+
+#[tokio::test]
+async fn bodies_a_browser_form_could_send_are_refused() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("owner@example.com").await;
+    let mutation = r#"{"query":"mutation { createShop(input: {slug: \"csrf\", name: \"x\", currencyCode: \"USD\"}) { shop { id } } }"}"#;
+    for content_type in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        None,
+    ] {
+        let mut request = app
+            .http()
+            .post(app.url("/graphql"))
+            .bearer_auth(&owner.token)
+            .body(mutation);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 415, "{content_type:?}");
+        let body = GqlResponse::read(response).await;
+        assert_eq!(body.code(), "BAD_USER_INPUT");
+    }
+    assert_eq!(shop_count(&app).await, 0);
+}
+
+#[tokio::test]
+async fn malformed_requests_are_400_with_a_graphql_error() {
+    let app = TestApp::spawn().await;
+    for body in [
+        "{not json",
+        "",
+        r#"{"variables":{}}"#,
+        r#"{"query":42}"#,
+        r#"{"query":"{ __typename }","variables":"x"}"#,
+        r#"{"query":"{ __typename }","operationName":7}"#,
+        "[]",
+        r#"[{"query":"{ __typename }"}]"#,
+    ] {
+        let response = post_raw(
+            &app,
+            Some("application/json"),
+            Some(GRAPHQL_RESPONSE_JSON),
+            body,
+        )
+        .await;
+        assert_eq!(response.status(), 400, "{body}");
+        let parsed = GqlResponse::read(response).await;
+        assert_eq!(parsed.code(), "BAD_USER_INPUT", "{body}");
+        assert!(parsed.body.get("data").is_none(), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn parse_and_validation_errors_depend_on_the_media_type() {
+    let app = TestApp::spawn().await;
+    for query in ["{", "{ noSuchField }"] {
+        let body = json!({ "query": query }).to_string();
+        let spec = post_raw(
+            &app,
+            Some("application/json"),
+            Some(GRAPHQL_RESPONSE_JSON),
+            body.clone(),
+        )
+        .await;
+        assert_eq!(spec.status(), 400, "{query}");
+        let legacy = post_raw(
+            &app,
+            Some("application/json"),
+            Some("application/json"),
+            body,
+        )
+        .await;
+        assert_eq!(legacy.status(), 200, "{query}");
+        let parsed = GqlResponse::read(legacy).await;
+        assert_eq!(parsed.code(), "BAD_USER_INPUT");
+    }
+}
+
+#[tokio::test]
+async fn field_errors_are_200_even_with_the_spec_media_type() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .gql("mutation { createShop(input: { slug: \"x\", name: \"x\", currencyCode: \"USD\" }) { shop { id } } }")
+        .send()
+        .await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.code(), "UNAUTHENTICATED");
+}
+
+#[tokio::test]
+async fn get_runs_queries_and_refuses_mutations() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("owner@example.com").await;
+    let query = app
+        .http()
+        .get(app.url("/graphql"))
+        .query(&[
+            (
+                "query",
+                "query Me($x: Int) { me { email } shops(first: $x) { edges { node { id } } } }",
+            ),
+            ("variables", r#"{"x":1}"#),
+            ("operationName", "Me"),
+        ])
+        .bearer_auth(&owner.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(query.status(), 200);
+    let parsed = GqlResponse::read(query).await;
+    assert_eq!(parsed.ok()["me"]["email"], "owner@example.com");
+
+    let mutation = app
+        .http()
+        .get(app.url("/graphql"))
+        .query(&[("query", "mutation { createShop(input: {slug: \"via-get\", name: \"x\", currencyCode: \"USD\"}) { shop { id } } }")])
+        .bearer_auth(&owner.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mutation.status(), 405);
+    assert_eq!(mutation.headers()["allow"], "POST");
+    assert_eq!(shop_count(&app).await, 0);
+
+    let missing_query = app.http().get(app.url("/graphql")).send().await.unwrap();
+    assert_eq!(missing_query.status(), 400);
+}
+
+#[tokio::test]
+async fn other_methods_are_405_with_an_allow_header() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http()
+        .put(app.url("/graphql"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    let allow = response.headers()["allow"].to_str().unwrap().to_owned();
+    assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_before_they_are_read() {
+    let app = TestApp::spawn_with(|config| config.limits.max_body_bytes = 1024).await;
+    let padding = "x".repeat(4096);
+    let body =
+        json!({ "query": "{ __typename }", "extensions": { "padding": padding } }).to_string();
+    let response = post_raw(&app, Some("application/json"), None, body).await;
+    assert_eq!(response.status(), 413);
+    assert_eq!(GqlResponse::read(response).await.code(), "BAD_USER_INPUT");
+
+    // A streamed body without a length is cut off at the limit too.
+    let chunks: Vec<Result<String, std::io::Error>> =
+        (0..64).map(|_| Ok("x".repeat(1024))).collect();
+    let stream = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+    let response = post_raw(&app, Some("application/json"), None, stream).await;
+    assert_eq!(response.status(), 413);
+}
+
+#[tokio::test]
+async fn queries_deeper_than_the_limit_are_refused() {
+    let app = TestApp::spawn_with(|config| config.limits.max_depth = 4).await;
+    let deep = "{ shops { edges { node { products { edges { node { shop { name } } } } } } } }";
+    let response = app.gql(deep).send().await;
+    assert_eq!(response.code(), "BAD_USER_INPUT");
+    assert_eq!(response.status, 400);
+}
+
+#[tokio::test]
+async fn batches_run_only_when_enabled_and_within_the_cap() {
+    let app = TestApp::spawn_with(|config| config.limits.max_batch = 2).await;
+    let two = r#"[{"query":"{ __typename }"},{"query":"{ me { id } }"}]"#;
+    let response = post_raw(&app, Some("application/json"), None, two).await;
+    assert_eq!(response.status(), 200);
+    let json: Value = response.json().await.unwrap();
+    assert_eq!(json[0]["data"]["__typename"], "Query");
+    assert_eq!(json[1]["data"]["me"], Value::Null);
+
+    let three =
+        r#"[{"query":"{ __typename }"},{"query":"{ __typename }"},{"query":"{ __typename }"}]"#;
+    let response = post_raw(&app, Some("application/json"), None, three).await;
+    assert_eq!(response.status(), 400);
+}
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let app = TestApp::spawn().await;
+    let health = app.http().get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = app.http().get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.text().await.unwrap(), "ready");
+}
+
+#[tokio::test]
+async fn the_playground_is_served_and_can_be_switched_off() {
+    let app = TestApp::spawn().await;
+    let page = app.http().get(app.url("/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(content_type(&page).starts_with("text/html"));
+    let html = page.text().await.unwrap();
+    assert!(
+        !html.contains("://cdn") && !html.contains("unpkg") && !html.contains("jsdelivr"),
+        "the playground must not load from a CDN"
+    );
+
+    let without = TestApp::spawn_with(|config| config.playground = false).await;
+    let response = without.http().get(without.url("/")).send().await.unwrap();
+    assert_eq!(response.status(), 404);
+}

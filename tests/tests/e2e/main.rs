@@ -1,0 +1,11 @@
+//! End-to-end tests: the real router on a real socket, SQLite or PostgreSQL.
+//! One binary with a module per area, so the suite links once.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing)]
+
+mod accounts;
+mod catalog;
+mod embedding;
+mod graphql_http;
+mod shops;
+mod tokens;
