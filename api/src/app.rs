@@ -16,6 +16,7 @@ use sea_orm::{
 use crate::auth::jwt::{MIN_SECRET_BYTES, TokenKeys};
 use crate::auth::password::PasswordHasher;
 use crate::config::Config;
+use crate::events::{EventBus, LocalEventBus, PostgresEventBus};
 use crate::graphql::{self, ChatshopSchema};
 use crate::{Error, http};
 
@@ -25,6 +26,7 @@ pub(crate) struct AppState(Arc<StateInner>);
 
 pub(crate) struct StateInner {
     pub db: DatabaseConnection,
+    pub events: Arc<dyn EventBus>,
     pub tokens: TokenKeys,
     pub passwords: PasswordHasher,
     pub config: Config,
@@ -51,6 +53,7 @@ pub struct ChatshopBuilder {
     db: DatabaseConnection,
     config: Config,
     run_migrations: bool,
+    events: Option<Arc<dyn EventBus>>,
 }
 
 impl Chatshop {
@@ -83,6 +86,7 @@ impl Chatshop {
             db,
             config,
             run_migrations: true,
+            events: None,
         }
     }
 
@@ -139,6 +143,13 @@ impl ChatshopBuilder {
         self
     }
 
+    /// Carries live events through this bus instead of the default
+    /// (LISTEN/NOTIFY on PostgreSQL, in-process on SQLite).
+    pub fn event_bus(mut self, bus: impl EventBus) -> Self {
+        self.events = Some(Arc::new(bus));
+        self
+    }
+
     /// Builds the instance.
     ///
     /// # Errors
@@ -159,8 +170,16 @@ impl ChatshopBuilder {
             Duration::from_secs(auth.token_ttl_secs),
         )?;
         let passwords = PasswordHasher::new(self.config.limits.password_hash_concurrency).await?;
+        let events: Arc<dyn EventBus> = match self.events {
+            Some(bus) => bus,
+            None if self.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres => {
+                Arc::new(PostgresEventBus::start(self.db.clone()).await?)
+            }
+            None => Arc::new(LocalEventBus::new()),
+        };
         let state = AppState(Arc::new(StateInner {
             db: self.db,
+            events,
             tokens,
             passwords,
             config: self.config,

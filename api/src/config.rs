@@ -153,6 +153,20 @@ pub struct Limits {
     #[arg(long, env = "CHATSHOP_MAX_BATCH", default_value_t = 0)]
     pub max_batch: usize,
 
+    /// Seconds a WebSocket client has to send `connection_init` before the
+    /// socket is closed with 4408; idle unauthenticated sockets cost memory.
+    #[arg(long, env = "CHATSHOP_WS_INIT_TIMEOUT_SECS", default_value_t = 10)]
+    pub ws_init_timeout_secs: u64,
+
+    /// Subscriptions one WebSocket may hold at once; a UI needs a handful.
+    #[arg(long, env = "CHATSHOP_WS_MAX_SUBSCRIPTIONS", default_value_t = 100)]
+    pub ws_max_subscriptions: usize,
+
+    /// Seconds between the server's keep-alive pings on a WebSocket (0: none);
+    /// below the idle timeouts of common proxies (60 s).
+    #[arg(long, env = "CHATSHOP_WS_KEEPALIVE_SECS", default_value_t = 25)]
+    pub ws_keepalive_secs: u64,
+
     /// Concurrent password hashes (each takes ~19 MiB and ~15 ms of a core);
     /// a burst of sign-ins waits instead of exhausting memory.
     #[arg(long, env = "CHATSHOP_PASSWORD_HASH_CONCURRENCY", default_value_t = 4)]
@@ -172,6 +186,9 @@ impl Default for Limits {
             default_page_size: 20,
             max_body_bytes: 262_144,
             max_batch: 0,
+            ws_init_timeout_secs: 10,
+            ws_max_subscriptions: 100,
+            ws_keepalive_secs: 25,
             password_hash_concurrency: 4,
             introspection: true,
         }

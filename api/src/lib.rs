@@ -19,6 +19,7 @@
 //! * `services`: the use cases; the only code that talks to the database.
 //! * `graphql`: the schema; resolvers translate between the wire and services.
 //! * `http`: the HTTP surface: the GraphQL-over-HTTP handler, health, playground.
+//! * [`events`]: live events after commit, in-process or through PostgreSQL.
 //! * `app`: [`Chatshop`] and its builder: wiring, no logic.
 //! * [`config`]: every setting, with its flag and environment variable.
 //! * `error`: the one [`Error`] type and the choke point that gives every
@@ -34,6 +35,8 @@ pub mod config;
 pub mod domain;
 /// The error type and the `extensions.code` choke point.
 mod error;
+/// Live events between instances.
+pub mod events;
 /// The GraphQL schema.
 mod graphql;
 /// The HTTP surface.
@@ -49,4 +52,5 @@ pub use app::{Chatshop, ChatshopBuilder};
 pub use chatshop_migration::Migrator;
 pub use config::{AuthConfig, Config, Limits};
 pub use error::{Error, ErrorCode};
+pub use events::{Event, EventBus};
 pub use graphql::{ChatshopSchema, sdl};

@@ -4,7 +4,9 @@
 //! state transitions) lives in the `chatshop` crate's `domain` and `services`
 //! modules; the only thing an entity does on its own is describe columns.
 
+pub mod conversation;
 pub mod enums;
+pub mod message;
 pub mod prelude;
 pub mod product;
 pub mod shop;

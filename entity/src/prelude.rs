@@ -1,5 +1,7 @@
 //! The entities under short names, for `use chatshop_entity::prelude::*`.
 
+pub use super::conversation::Entity as Conversation;
+pub use super::message::Entity as Message;
 pub use super::product::Entity as Product;
 pub use super::shop::Entity as Shop;
 pub use super::shop_member::Entity as ShopMember;

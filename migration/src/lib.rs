@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20250101_000001_users_and_shops;
 mod m20250101_000002_catalog;
+mod m20250101_000003_conversations_messages;
 
 /// Runs Chatshop's migrations in order.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20250101_000001_users_and_shops::Migration),
             Box::new(m20250101_000002_catalog::Migration),
+            Box::new(m20250101_000003_conversations_messages::Migration),
         ]
     }
 }

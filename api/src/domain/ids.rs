@@ -19,16 +19,28 @@ pub enum NodeKind {
     Shop,
     /// A catalog product.
     Product,
+    /// A conversation between a customer and a shop.
+    Conversation,
+    /// A message in a conversation.
+    Message,
 }
 
 impl NodeKind {
-    const ALL: [NodeKind; 3] = [NodeKind::User, NodeKind::Shop, NodeKind::Product];
+    const ALL: [NodeKind; 5] = [
+        NodeKind::User,
+        NodeKind::Shop,
+        NodeKind::Product,
+        NodeKind::Conversation,
+        NodeKind::Message,
+    ];
 
     fn prefix(self) -> &'static str {
         match self {
             Self::User => "User",
             Self::Shop => "Shop",
             Self::Product => "Product",
+            Self::Conversation => "Conversation",
+            Self::Message => "Message",
         }
     }
 
@@ -38,6 +50,8 @@ impl NodeKind {
             Self::User => "user",
             Self::Shop => "shop",
             Self::Product => "product",
+            Self::Conversation => "conversation",
+            Self::Message => "message",
         }
     }
 }

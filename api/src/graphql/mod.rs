@@ -8,18 +8,22 @@
 mod account;
 mod catalog;
 mod context;
+mod conversations;
 mod node;
 mod relay;
 mod shops;
+mod subscriptions;
 pub(crate) mod types;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
+use async_graphql::{MergedObject, Schema, SchemaBuilder};
+
+pub(crate) use subscriptions::Subscription;
 
 use crate::app::AppState;
 use crate::error::ErrorCodes;
 
 /// The executable schema.
-pub type ChatshopSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type ChatshopSchema = Schema<Query, Mutation, Subscription>;
 
 /// The root query type.
 #[derive(MergedObject, Default)]
@@ -28,6 +32,7 @@ pub struct Query(
     node::NodeQuery,
     shops::ShopsQuery,
     catalog::CatalogQuery,
+    conversations::ConversationsQuery,
 );
 
 /// The root mutation type.
@@ -36,10 +41,11 @@ pub struct Mutation(
     account::AccountMutation,
     shops::ShopsMutation,
     catalog::CatalogMutation,
+    conversations::ConversationsMutation,
 );
 
-fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription).extension(ErrorCodes)
+fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(Query::default(), Mutation::default(), Subscription).extension(ErrorCodes)
 }
 
 /// Builds the executable schema around the shared state and its limits.

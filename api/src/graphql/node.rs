@@ -3,9 +3,9 @@
 use async_graphql::{Context, ID, Object, Result};
 
 use super::context::ContextExt;
-use super::types::{Node, Product, Shop, User};
+use super::types::{Conversation, Message, Node, Product, Shop, User};
 use crate::domain::ids::{self, NodeKind};
-use crate::services::{catalog, shops, users};
+use crate::services::{catalog, conversations, messages, shops, users};
 
 #[derive(Default)]
 pub(crate) struct NodeQuery;
@@ -29,6 +29,12 @@ impl NodeQuery {
             NodeKind::Shop => shops::get(&state.db, uuid)
                 .await?
                 .map(|s| Node::Shop(Shop(s))),
+            NodeKind::Conversation => conversations::get(&state.db, actor, uuid)
+                .await?
+                .map(|(model, side)| Node::Conversation(Conversation { model, side })),
+            NodeKind::Message => messages::get(&state.db, actor, uuid)
+                .await?
+                .map(|message| Node::Message(Message(message))),
             NodeKind::Product => match catalog::get_product(&state.db, actor, uuid).await? {
                 Some(product) => Some(Node::Product(Product::load(state, product).await?)),
                 None => None,

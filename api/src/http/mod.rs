@@ -4,6 +4,7 @@ mod graphql;
 mod health;
 mod negotiate;
 mod playground;
+mod ws;
 
 use axum::Router;
 use axum::routing::get;
@@ -25,6 +26,7 @@ pub(crate) fn router(app: AppState, schema: ChatshopSchema) -> Router {
     let mut router = Router::new()
         // axum answers other methods with 405 and an `Allow: GET,HEAD,POST` header.
         .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/graphql/ws", get(ws::upgrade))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz));
     if playground_enabled {

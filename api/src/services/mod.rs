@@ -13,6 +13,8 @@
 //!   transaction.
 
 pub mod catalog;
+pub mod conversations;
+pub mod messages;
 pub mod shops;
 pub mod users;
 

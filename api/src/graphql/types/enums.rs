@@ -64,3 +64,91 @@ impl From<Channel> for channel::Channel {
         }
     }
 }
+
+/// Where a conversation stands in the shop's inbox.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "chatshop_entity::enums::ConversationStatus")]
+pub(crate) enum ConversationStatus {
+    /// Waiting for the shop.
+    Open,
+    /// Waiting for the customer or a third party.
+    Pending,
+    /// Done; starting the conversation again reopens it.
+    Resolved,
+}
+
+/// Who wrote a message.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "chatshop_entity::enums::AuthorKind")]
+pub(crate) enum AuthorKind {
+    /// The conversation's customer.
+    Customer,
+    /// A member of the shop.
+    Agent,
+    /// The platform, on the shop's behalf (order confirmations, notices).
+    System,
+}
+
+/// What a message is.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "chatshop_entity::enums::MessageKind")]
+pub(crate) enum MessageKind {
+    /// Plain text.
+    Text,
+    /// Refers to a product ("is this in stock?"), optionally with text.
+    ProductReference,
+    /// An order proposed or placed in the conversation.
+    OrderCard,
+    /// The confirmation of a paid order.
+    OrderConfirmation,
+    /// A notice from the platform.
+    SystemNotice,
+}
+
+/// The billing category of a business message; customer messages have none.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "chatshop_entity::enums::MessageCategory")]
+pub(crate) enum MessageCategory {
+    /// Replies to the customer (the default for agents' messages).
+    Service,
+    /// Updates about an order or account (confirmations, shipping).
+    Utility,
+    /// One-time codes.
+    Authentication,
+    /// Promotions.
+    Marketing,
+}
+
+/// How far a message got: `SENT → DELIVERED → READ`, never backwards.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "chatshop_entity::enums::DeliveryStatus")]
+pub(crate) enum DeliveryStatus {
+    /// Stored by the server.
+    Sent,
+    /// Received by the recipient's device.
+    Delivered,
+    /// Seen by the recipient.
+    Read,
+}
+
+impl From<Channel> for stored::Channel {
+    fn from(value: Channel) -> Self {
+        match value {
+            Channel::Whatsapp => Self::WhatsApp,
+            Channel::Messenger => Self::Messenger,
+            Channel::Instagram => Self::Instagram,
+            Channel::Web => Self::Web,
+        }
+    }
+}
+
+impl From<stored::Channel> for Channel {
+    fn from(value: stored::Channel) -> Self {
+        match value {
+            stored::Channel::WhatsApp => Self::Whatsapp,
+            stored::Channel::Messenger => Self::Messenger,
+            stored::Channel::Instagram => Self::Instagram,
+            stored::Channel::Web => Self::Web,
+        }
+    }
+}

@@ -1,13 +1,19 @@
 //! Output types and enums of the schema. Each wraps an entity model and
 //! exposes chosen fields; none is the model itself.
 
+mod conversation;
 mod enums;
+mod message;
 mod money;
 mod product;
 mod shop;
 mod user;
 
-pub(crate) use enums::{Channel, ShopRole};
+pub(crate) use conversation::Conversation;
+pub(crate) use enums::{
+    AuthorKind, Channel, ConversationStatus, DeliveryStatus, MessageCategory, MessageKind, ShopRole,
+};
+pub(crate) use message::Message;
 pub(crate) use money::Money;
 pub(crate) use product::Product;
 pub(crate) use shop::{Shop, ShopMember};
@@ -27,4 +33,8 @@ pub(crate) enum Node {
     Shop(Shop),
     /// A catalog product.
     Product(Product),
+    /// A conversation (participants only).
+    Conversation(Conversation),
+    /// A message (participants only).
+    Message(Message),
 }

@@ -1,0 +1,96 @@
+//! Live events: what happened, published after the write that made it
+//! happen has committed, to every subscriber on every instance.
+//!
+//! Events carry ids, not content: a subscriber loads what it shows from the
+//! database, which applies the reader's permissions and makes an event that
+//! arrives twice, late, or not at all harmless. A subscriber that may have
+//! missed events (it lagged, or the broker reconnected) replays from the
+//! database by `seq`; nothing is ever silently skipped.
+
+mod local;
+mod postgres;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+pub use local::LocalEventBus;
+pub use postgres::PostgresEventBus;
+
+/// Something that happened in a conversation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A message was appended with this `seq`.
+    MessageAppended {
+        /// The shop of the conversation.
+        shop_id: Uuid,
+        /// The conversation.
+        conversation_id: Uuid,
+        /// The new message's `seq`.
+        seq: i64,
+    },
+    /// Messages changed delivery status.
+    MessageStatusChanged {
+        /// The shop of the conversation.
+        shop_id: Uuid,
+        /// The conversation.
+        conversation_id: Uuid,
+        /// The `seq`s of the messages that changed.
+        seqs: Vec<i64>,
+    },
+    /// The conversation itself changed (status, assignment) or started.
+    ConversationChanged {
+        /// The shop of the conversation.
+        shop_id: Uuid,
+        /// The conversation.
+        conversation_id: Uuid,
+    },
+    /// Events may have been lost (a broker reconnect): every subscriber
+    /// replays from the database.
+    Resync,
+}
+
+impl Event {
+    /// The shop the event belongs to (`None` for [`Event::Resync`]).
+    pub fn shop_id(&self) -> Option<Uuid> {
+        match self {
+            Self::MessageAppended { shop_id, .. }
+            | Self::MessageStatusChanged { shop_id, .. }
+            | Self::ConversationChanged { shop_id, .. } => Some(*shop_id),
+            Self::Resync => None,
+        }
+    }
+
+    /// The conversation the event belongs to (`None` for [`Event::Resync`]).
+    pub fn conversation_id(&self) -> Option<Uuid> {
+        match self {
+            Self::MessageAppended {
+                conversation_id, ..
+            }
+            | Self::MessageStatusChanged {
+                conversation_id, ..
+            }
+            | Self::ConversationChanged {
+                conversation_id, ..
+            } => Some(*conversation_id),
+            Self::Resync => None,
+        }
+    }
+}
+
+/// Carries events between the instances that share a database.
+///
+/// Implement it to bring your own broker. `publish` is called after commit and
+/// is best-effort by design: subscribers recover lost events from the database.
+#[async_trait::async_trait]
+pub trait EventBus: Send + Sync + 'static {
+    /// Publishes an event to every subscriber on every instance.
+    async fn publish(&self, event: Event);
+    /// Receives every event published from now on (on any instance).
+    fn subscribe(&self) -> broadcast::Receiver<Event>;
+}
+
+/// How many events a slow subscriber may fall behind before it is told it
+/// lagged (and replays from the database).
+pub(crate) const SUBSCRIBER_BUFFER: usize = 1024;

@@ -1,0 +1,195 @@
+//! Live updates: `messageEvents` (replay, then live) and `inboxEvents`.
+//!
+//! Ordering and the seam between replay and live: a subscription first
+//! subscribes to the event bus, and only then reads the database. Anything
+//! committed after the read is therefore also announced on the bus, and
+//! anything committed before it is in the read: nothing falls between the
+//! two. Duplicates are dropped by `seq`: the stream remembers the highest
+//! `seq` it sent and, on every announcement, reads from the database what
+//! comes after it. An announcement is only a nudge; the database is the
+//! source, so a message is sent once, in order, with its current status.
+//!
+//! Lag: when the bus says this subscriber fell behind (or the broker
+//! reconnected and events may be lost), the stream reads from the database
+//! what comes after its last `seq`: it never skips. Status changes missed
+//! that way are not replayed one by one; the replayed messages carry their
+//! current status, and a client that needs every receipt re-reads history.
+
+use async_graphql::{Context, Enum, ID, Result, SimpleObject, Subscription};
+use futures_util::{Stream, StreamExt};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::context::ContextExt;
+use super::types::{Conversation, Message};
+use crate::Error;
+use crate::auth::policy::{self, ShopPermission};
+use crate::domain::ids::{self, NodeKind};
+use crate::events::Event;
+use crate::services::conversations::{self, Side};
+use crate::services::{messages, shops};
+
+/// What happened to a message.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MessageEventType {
+    /// A message was added (or replayed after `afterSeq`).
+    Appended,
+    /// A message's delivery status moved forward.
+    StatusChanged,
+}
+
+/// An event of one conversation.
+#[derive(SimpleObject)]
+pub(crate) struct MessageEvent {
+    /// What happened.
+    r#type: MessageEventType,
+    /// The message, as it is now.
+    message: Message,
+}
+
+/// What happened in a shop's inbox.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum InboxEventType {
+    /// A conversation started, or its status or assignee changed.
+    ConversationChanged,
+    /// A message was added to a conversation.
+    MessageAppended,
+    /// A message's delivery status moved forward.
+    MessageStatusChanged,
+    /// Events may have been missed (the subscriber fell behind): refetch the
+    /// inbox with the `conversations` query.
+    Resync,
+}
+
+/// An event of a shop's inbox.
+#[derive(SimpleObject)]
+pub(crate) struct InboxEvent {
+    /// What happened.
+    r#type: InboxEventType,
+    /// The conversation concerned (`null` for `RESYNC`).
+    conversation: Option<Conversation>,
+    /// The message concerned, for message events.
+    message: Option<Message>,
+}
+
+/// The root subscription type.
+#[derive(Default)]
+pub struct Subscription;
+
+/// Live updates, over `graphql-transport-ws` at `/graphql/ws`.
+#[Subscription]
+impl Subscription {
+    /// The messages of a conversation: first every stored message with
+    /// `seq > afterSeq` in order, then new messages and status changes live,
+    /// with no gap and no duplicate. Participants only; to resume after a
+    /// disconnect, pass the last `seq` received.
+    async fn message_events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The conversation.")] conversation_id: ID,
+        #[graphql(desc = "Replay messages after this seq first (default 0: everything).")]
+        after_seq: Option<i64>,
+    ) -> Result<impl Stream<Item = Result<MessageEvent>> + use<>> {
+        let state = ctx.state()?.clone();
+        let actor = ctx.actor().clone();
+        actor.user_id()?;
+        let conversation_id =
+            ids::decode("conversationId", NodeKind::Conversation, &conversation_id)?;
+        // Subscribe before reading: see the module documentation.
+        let mut events = state.events.subscribe();
+        conversations::access(&state.db, &actor, conversation_id).await?;
+        let mut last_seq = after_seq.unwrap_or(0).max(0);
+
+        let stream = async_stream::try_stream! {
+            let mut catch_up = true;
+            loop {
+                if catch_up {
+                    catch_up = false;
+                    loop {
+                        let batch = messages::after_seq(&state.db, conversation_id, last_seq).await?;
+                        if batch.is_empty() {
+                            break;
+                        }
+                        for message in batch {
+                            last_seq = message.seq;
+                            yield MessageEvent { r#type: MessageEventType::Appended, message: Message(message) };
+                        }
+                    }
+                }
+                match events.recv().await {
+                    Ok(Event::MessageAppended { conversation_id: id, seq, .. }) if id == conversation_id => {
+                        catch_up = seq > last_seq;
+                    }
+                    Ok(Event::MessageStatusChanged { conversation_id: id, seqs, .. }) if id == conversation_id => {
+                        // Changes to messages not sent yet arrive with them.
+                        let sent: Vec<i64> = seqs.into_iter().filter(|s| *s <= last_seq).collect();
+                        for message in messages::by_seqs(&state.db, conversation_id, &sent).await? {
+                            yield MessageEvent { r#type: MessageEventType::StatusChanged, message: Message(message) };
+                        }
+                    }
+                    Ok(Event::Resync) | Err(RecvError::Lagged(_)) => catch_up = true,
+                    Ok(_) => {}
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        };
+        Ok(
+            stream
+                .map(|item: Result<MessageEvent, Error>| item.map_err(async_graphql::Error::from)),
+        )
+    }
+
+    /// Every conversation event of a shop, for its members (the shared inbox).
+    async fn inbox_events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The shop.")] shop_id: ID,
+    ) -> Result<impl Stream<Item = Result<InboxEvent>> + use<>> {
+        let state = ctx.state()?.clone();
+        let actor = ctx.actor().clone();
+        actor.user_id()?;
+        let shop_id = ids::decode("shopId", NodeKind::Shop, &shop_id)?;
+        let mut events = state.events.subscribe();
+        let role = policy::require(
+            shops::role_of(&state.db, &actor, shop_id).await?,
+            ShopPermission::Work,
+        )?;
+        let side = Side::Business(role);
+
+        let stream = async_stream::try_stream! {
+            loop {
+                let event = match events.recv().await {
+                    Ok(event) => event,
+                    Err(RecvError::Lagged(_)) => Event::Resync,
+                    Err(RecvError::Closed) => break,
+                };
+                if matches!(event, Event::Resync) {
+                    yield InboxEvent { r#type: InboxEventType::Resync, conversation: None, message: None };
+                    continue;
+                }
+                if event.shop_id() != Some(shop_id) {
+                    continue;
+                }
+                let Some(conversation_id) = event.conversation_id() else { continue };
+                let Some((model, _)) = conversations::get(&state.db, &actor, conversation_id).await? else { continue };
+                let conversation = || Some(Conversation { model: model.clone(), side });
+                match event {
+                    Event::ConversationChanged { .. } => {
+                        yield InboxEvent { r#type: InboxEventType::ConversationChanged, conversation: conversation(), message: None };
+                    }
+                    Event::MessageAppended { seq, .. } => {
+                        for message in messages::by_seqs(&state.db, conversation_id, &[seq]).await? {
+                            yield InboxEvent { r#type: InboxEventType::MessageAppended, conversation: conversation(), message: Some(Message(message)) };
+                        }
+                    }
+                    Event::MessageStatusChanged { seqs, .. } => {
+                        for message in messages::by_seqs(&state.db, conversation_id, &seqs).await? {
+                            yield InboxEvent { r#type: InboxEventType::MessageStatusChanged, conversation: conversation(), message: Some(Message(message)) };
+                        }
+                    }
+                    Event::Resync => {}
+                }
+            }
+        };
+        Ok(stream.map(|item: Result<InboxEvent, Error>| item.map_err(async_graphql::Error::from)))
+    }
+}

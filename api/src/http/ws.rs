@@ -1,0 +1,360 @@
+//! `/graphql/ws`: subscriptions (and any operation) over the
+//! `graphql-transport-ws` protocol, implemented here to the letter.
+//!
+//! The protocol, in short: the client sends `connection_init` (with the token
+//! in its payload) and the server answers `connection_ack`; then each
+//! `subscribe` with a client-chosen id runs an operation whose results come
+//! back as `next` messages, ended by `complete` (or `error` when the operation
+//! is invalid). Either side may send `complete` for an id to stop it, and
+//! `ping`/`pong` both ways. Protocol faults close the socket with the codes
+//! the protocol defines:
+//!
+//! | code | when |
+//! |---|---|
+//! | 4400 | a message that is not valid JSON or not a known message |
+//! | 4401 | `subscribe` before the connection was acknowledged |
+//! | 4403 | the token in `connection_init` is invalid |
+//! | 4408 | no `connection_init` within the configured time |
+//! | 4409 | `subscribe` with an id that is already running |
+//! | 4429 | a second `connection_init` |
+//!
+//! Structure: one loop per socket owns the socket and the table of running
+//! operations. Each operation runs in its own task and hands its messages to
+//! the loop through a bounded channel, so a slow client slows its own
+//! operations (backpressure) instead of growing a queue without bound.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_graphql::{Request, Response as GraphqlResponse, Variables};
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+
+use super::HttpState;
+use crate::auth::Actor;
+use crate::error::{ErrorCode, classify_all};
+
+/// The only subprotocol spoken here.
+const PROTOCOL: &str = "graphql-transport-ws";
+
+/// Messages an operation task may have waiting for the socket. Small: a slow
+/// reader makes its operations wait rather than the server buffer for it.
+const OUTGOING_CAPACITY: usize = 64;
+
+/// `GET /graphql/ws`: upgrades when the client speaks `graphql-transport-ws`;
+/// any other (or no) subprotocol is refused at the handshake.
+pub(crate) async fn upgrade(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let offered = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim() == PROTOCOL);
+    if !offered {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("this endpoint speaks the {PROTOCOL} subprotocol only; offer it in Sec-WebSocket-Protocol"),
+        )
+            .into_response();
+    }
+    let max_message = state.app.config.limits.max_body_bytes;
+    ws.protocols([PROTOCOL])
+        .max_message_size(max_message)
+        .max_frame_size(max_message)
+        .on_upgrade(move |socket| Connection::new(state, socket).run())
+}
+
+/// What operation tasks tell the socket loop.
+enum Outgoing {
+    /// A message for the client.
+    Send(Value),
+    /// The operation with this id finished on its own (its `complete` or
+    /// `error` was already queued).
+    Finished(String),
+}
+
+/// Why the loop stops.
+struct Close {
+    code: u16,
+    reason: String,
+}
+
+impl Close {
+    fn new(code: u16, reason: impl Into<String>) -> Self {
+        Self {
+            code,
+            reason: reason.into(),
+        }
+    }
+}
+
+struct Connection {
+    state: HttpState,
+    socket: WebSocket,
+    actor: Option<Actor>,
+    operations: HashMap<String, AbortHandle>,
+    outgoing_tx: mpsc::Sender<Outgoing>,
+    outgoing_rx: mpsc::Receiver<Outgoing>,
+}
+
+impl Connection {
+    fn new(state: HttpState, socket: WebSocket) -> Self {
+        let (outgoing_tx, outgoing_rx) = mpsc::channel(OUTGOING_CAPACITY);
+        Self {
+            state,
+            socket,
+            actor: None,
+            operations: HashMap::new(),
+            outgoing_tx,
+            outgoing_rx,
+        }
+    }
+
+    async fn run(mut self) {
+        let outcome = self.serve().await;
+        for (_, operation) in self.operations.drain() {
+            operation.abort();
+        }
+        if let Err(close) = outcome {
+            let frame = CloseFrame {
+                code: close.code,
+                reason: Utf8Bytes::from(close_reason(&close.reason)),
+            };
+            let _ = self.socket.send(Message::Close(Some(frame))).await;
+        }
+    }
+
+    /// Runs the protocol until the client leaves (`Ok`) or breaks it (`Err`).
+    async fn serve(&mut self) -> Result<(), Close> {
+        let limits = &self.state.app.config.limits;
+        let init_deadline = tokio::time::sleep(Duration::from_secs(limits.ws_init_timeout_secs));
+        tokio::pin!(init_deadline);
+        let keepalive_secs = limits.ws_keepalive_secs;
+        let mut keepalive = tokio::time::interval(Duration::from_secs(keepalive_secs.max(1)));
+        keepalive.reset();
+        loop {
+            tokio::select! {
+                incoming = self.socket.recv() => match incoming {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(()),
+                    Some(Ok(Message::Text(text))) => self.handle(text.as_str()).await?,
+                    Some(Ok(Message::Binary(_))) => return Err(Close::new(4400, "binary messages are not part of the protocol")),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                },
+                Some(outgoing) = self.outgoing_rx.recv() => match outgoing {
+                    Outgoing::Send(message) => self.send(&message).await?,
+                    Outgoing::Finished(id) => {
+                        self.operations.remove(&id);
+                    }
+                },
+                () = &mut init_deadline, if self.actor.is_none() => {
+                    return Err(Close::new(4408, "connection initialisation timeout"));
+                }
+                _ = keepalive.tick(), if keepalive_secs > 0 && self.actor.is_some() => {
+                    self.send(&json!({ "type": "ping" })).await?;
+                }
+            }
+        }
+    }
+
+    async fn send(&mut self, message: &Value) -> Result<(), Close> {
+        self.socket
+            .send(Message::Text(Utf8Bytes::from(message.to_string())))
+            .await
+            // The client is gone; there is nobody to tell.
+            .map_err(|_| Close::new(1000, ""))
+    }
+
+    async fn handle(&mut self, text: &str) -> Result<(), Close> {
+        let message: Value = serde_json::from_str(text)
+            .map_err(|_| Close::new(4400, "invalid message: not JSON"))?;
+        let kind = message
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        match kind {
+            "connection_init" => self.initialise(message.get("payload")).await,
+            "ping" => self.send(&json!({ "type": "pong" })).await,
+            "pong" => Ok(()),
+            "subscribe" => self.subscribe(&message).await,
+            "complete" => {
+                let id = message_id(&message)?;
+                if let Some(operation) = self.operations.remove(id) {
+                    operation.abort();
+                }
+                Ok(())
+            }
+            "" => Err(Close::new(4400, "invalid message: no type")),
+            other => Err(Close::new(4400, format!("invalid message type {other:?}"))),
+        }
+    }
+
+    async fn initialise(&mut self, payload: Option<&Value>) -> Result<(), Close> {
+        if self.actor.is_some() {
+            return Err(Close::new(4429, "too many initialisation requests"));
+        }
+        let token = match payload {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(fields)) => {
+                let bearer = ["authorization", "Authorization"]
+                    .iter()
+                    .find_map(|key| fields.get(*key))
+                    .and_then(Value::as_str)
+                    .map(|h| {
+                        h.trim()
+                            .strip_prefix("Bearer ")
+                            .unwrap_or(h)
+                            .trim()
+                            .to_owned()
+                    });
+                fields
+                    .get("token")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .or(bearer)
+            }
+            Some(_) => {
+                return Err(Close::new(
+                    4400,
+                    "invalid message: connection_init payload must be an object",
+                ));
+            }
+        };
+        // Every operation on the socket needs a user: no token, no connection.
+        let actor = match token {
+            None => {
+                return Err(Close::new(
+                    4401,
+                    "unauthorized: connection_init must carry a token",
+                ));
+            }
+            Some(token) => self
+                .state
+                .app
+                .tokens
+                .verify(&token)
+                .map_err(|_| Close::new(4403, "forbidden: invalid or expired token"))?,
+        };
+        self.actor = Some(actor);
+        self.send(&json!({ "type": "connection_ack" })).await
+    }
+
+    async fn subscribe(&mut self, message: &Value) -> Result<(), Close> {
+        let id = message_id(message)?.to_owned();
+        let Some(actor) = self.actor.clone() else {
+            return Err(Close::new(4401, "unauthorized: send connection_init first"));
+        };
+        let payload = message
+            .get("payload")
+            .and_then(Value::as_object)
+            .ok_or_else(|| Close::new(4400, "invalid message: subscribe needs a payload object"))?;
+        let params = super::negotiate::params_from_json(Value::Object(payload.clone()))
+            .map_err(|problem| Close::new(4400, format!("invalid message: {problem}")))?;
+        if self.operations.contains_key(&id) {
+            return Err(Close::new(
+                4409,
+                format!("subscriber for {id} already exists"),
+            ));
+        }
+        let limit = self.state.app.config.limits.ws_max_subscriptions;
+        if self.operations.len() >= limit {
+            let error = json!([{ "message": format!("at most {limit} operations may run on one connection"), "extensions": { "code": ErrorCode::RateLimited.as_str() } }]);
+            return self
+                .send(&json!({ "type": "error", "id": id, "payload": error }))
+                .await;
+        }
+
+        let mut request = Request::new(params.query)
+            .variables(Variables::from_json(Value::Object(params.variables)))
+            .data(actor);
+        if let Some(name) = params.operation_name {
+            request = request.operation_name(name);
+        }
+        let schema = self.state.schema.clone();
+        let outgoing = self.outgoing_tx.clone();
+        let task_id = id.clone();
+        let task = tokio::spawn(async move {
+            let mut stream = schema.execute_stream(request);
+            let mut first = true;
+            while let Some(mut response) = stream.next().await {
+                classify_all(&mut response.errors);
+                // An operation that failed validation never started: the
+                // protocol reports it with `error` and no `complete`.
+                if first && is_request_error(&response) {
+                    let message =
+                        json!({ "type": "error", "id": task_id, "payload": response.errors });
+                    let _ = outgoing.send(Outgoing::Send(message)).await;
+                    let _ = outgoing.send(Outgoing::Finished(task_id)).await;
+                    return;
+                }
+                first = false;
+                let payload = serde_json::to_value(&response).unwrap_or_else(|_| json!({ "errors": [{ "message": "internal error", "extensions": { "code": "INTERNAL" } }] }));
+                if outgoing
+                    .send(Outgoing::Send(
+                        json!({ "type": "next", "id": task_id, "payload": payload }),
+                    ))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            let _ = outgoing
+                .send(Outgoing::Send(json!({ "type": "complete", "id": task_id })))
+                .await;
+            let _ = outgoing.send(Outgoing::Finished(task_id)).await;
+        });
+        self.operations.insert(id, task.abort_handle());
+        Ok(())
+    }
+}
+
+fn is_request_error(response: &GraphqlResponse) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty())
+}
+
+fn message_id(message: &Value) -> Result<&str, Close> {
+    message
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| Close::new(4400, "invalid message: id must be a non-empty string"))
+}
+
+/// A close frame's reason must fit in 123 bytes; cut at a character boundary.
+fn close_reason(reason: &str) -> String {
+    const MAX_REASON_BYTES: usize = 123;
+    if reason.len() <= MAX_REASON_BYTES {
+        return reason.to_owned();
+    }
+    let mut end = MAX_REASON_BYTES;
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    reason.get(..end).unwrap_or_default().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::close_reason;
+
+    #[test]
+    fn close_reasons_fit_in_a_close_frame() {
+        assert_eq!(close_reason("short"), "short");
+        let long = "é".repeat(100);
+        let cut = close_reason(&long);
+        assert!(cut.len() <= 123);
+        assert!(long.starts_with(&cut));
+    }
+}

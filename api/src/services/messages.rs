@@ -1,0 +1,472 @@
+//! Messages: sending (idempotent, gapless `seq`), history, receipts.
+
+use chatshop_entity::enums::{AuthorKind, DeliveryStatus, MessageCategory, MessageKind};
+use chatshop_entity::{conversation, message, product};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ActiveEnum, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
+};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::conversations::{self, Side};
+use super::new_id;
+use crate::Error;
+use crate::auth::Actor;
+use crate::domain::page::{Direction, Page, PageRequest};
+use crate::events::{Event, EventBus};
+
+/// Longest message text: a long chat message, far below a DoS.
+pub const MAX_TEXT_CHARS: usize = 4_096;
+/// Longest client-supplied message id.
+const MAX_CLIENT_ID_CHARS: usize = 128;
+/// Most messages one replay or range query returns at once.
+pub const MAX_BATCH: u64 = 200;
+
+/// A message to send (raw input).
+#[derive(Debug, Default)]
+pub struct NewMessage {
+    /// The conversation.
+    pub conversation_id: Uuid,
+    /// The sender's idempotency key.
+    pub client_message_id: Option<String>,
+    /// The text.
+    pub text: Option<String>,
+    /// A product of the conversation's shop to show as a card.
+    pub product_id: Option<Uuid>,
+    /// Billing category (business messages only; default `SERVICE`).
+    pub category: Option<MessageCategory>,
+}
+
+/// Appends a message to a conversation with the next `seq`.
+///
+/// The `seq` comes from an atomic increment of the conversation's counter in
+/// the same transaction as the insert: the increment is the transaction's
+/// first statement, so concurrent senders queue on the row (PostgreSQL) or
+/// the write lock (SQLite) and each gets its own number; a rolled-back send
+/// rolls its number back too, so there are no gaps.
+///
+/// # Errors
+/// `NOT_FOUND` for non-participants; `BAD_USER_INPUT` for invalid text, an
+/// unknown product, or a category on a customer message; `CONFLICT` when the
+/// client id was used for a different message.
+pub async fn send(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    events: &dyn EventBus,
+    actor: &Actor,
+    input: NewMessage,
+) -> Result<message::Model, Error> {
+    let (conversation, side) = conversations::access(db, actor, input.conversation_id).await?;
+    let text = check_text(input.text.as_deref(), input.product_id.is_some())?;
+    let client_id = input
+        .client_message_id
+        .as_deref()
+        .map(check_client_id)
+        .transpose()?;
+    if let Some(product_id) = input.product_id {
+        let product = product::Entity::find_by_id(product_id).one(db).await?;
+        if product.is_none_or(|p| p.shop_id != conversation.shop_id || p.archived) {
+            return Err(Error::invalid(
+                "input.productId",
+                "no product of this shop with this id",
+            ));
+        }
+    }
+    let (author_kind, category) = match side {
+        Side::Customer if input.category.is_some() => {
+            return Err(Error::invalid(
+                "input.category",
+                "only business messages carry a billing category",
+            ));
+        }
+        Side::Customer => (AuthorKind::Customer, None),
+        Side::Business(_) => (
+            AuthorKind::Agent,
+            Some(input.category.unwrap_or(MessageCategory::Service)),
+        ),
+    };
+    let kind = if input.product_id.is_some() {
+        MessageKind::ProductReference
+    } else {
+        MessageKind::Text
+    };
+    let digest = request_digest(&text, input.product_id, category);
+    let author_id = actor.user_id()?;
+
+    let appended = append(
+        db,
+        &conversation,
+        Append {
+            author_kind,
+            author_id: Some(author_id),
+            kind,
+            body: text,
+            product_id: input.product_id,
+            category,
+            client_message_id: client_id.clone(),
+            request_digest: Some(digest.clone()),
+        },
+    )
+    .await;
+    match appended {
+        Ok(message) => {
+            events
+                .publish(Event::MessageAppended {
+                    shop_id: conversation.shop_id,
+                    conversation_id: conversation.id,
+                    seq: message.seq,
+                })
+                .await;
+            Ok(message)
+        }
+        Err(err) if is_unique_violation(&err) && client_id.is_some() => {
+            // The client id was used before: a retry gets the same message
+            // back; a different message with the same id is a conflict.
+            let existing = message::Entity::find()
+                .filter(message::Column::ConversationId.eq(conversation.id))
+                .filter(message::Column::ClientMessageId.eq(client_id))
+                .one(db)
+                .await?
+                .ok_or_else(|| Error::internal("message vanished after a unique violation"))?;
+            if existing.request_digest.as_deref() == Some(digest.as_str())
+                && existing.author_id == Some(author_id)
+            {
+                Ok(existing)
+            } else {
+                Err(Error::Conflict(
+                    "this clientMessageId was already used for a different message",
+                ))
+            }
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// A message about to be appended (by a person or by the system).
+pub(crate) struct Append {
+    pub author_kind: AuthorKind,
+    pub author_id: Option<Uuid>,
+    pub kind: MessageKind,
+    pub body: String,
+    pub product_id: Option<Uuid>,
+    pub category: Option<MessageCategory>,
+    pub client_message_id: Option<String>,
+    pub request_digest: Option<String>,
+}
+
+/// Takes the next `seq` and inserts the message, in one transaction.
+pub(crate) async fn append(
+    db: &impl TransactionTrait,
+    conversation: &conversation::Model,
+    new: Append,
+) -> Result<message::Model, sea_orm::DbErr> {
+    let txn = db.begin().await?;
+    let now = chrono::Utc::now();
+    // First statement of the transaction, and a write: it takes the lock at once.
+    let mut increment = Query::update();
+    increment
+        .table(conversation::Entity)
+        .value(
+            conversation::Column::LastSeq,
+            Expr::col(conversation::Column::LastSeq).add(1),
+        )
+        .value(conversation::Column::LastMessageAt, now)
+        .value(conversation::Column::UpdatedAt, now)
+        .and_where(Expr::col(conversation::Column::Id).eq(conversation.id))
+        .returning_col(conversation::Column::LastSeq);
+    let row = txn
+        .query_one(&increment)
+        .await?
+        .ok_or_else(|| sea_orm::DbErr::RecordNotFound("conversation".to_owned()))?;
+    let seq: i64 = row.try_get("", "last_seq")?;
+    let inserted = message::Entity::insert(message::ActiveModel {
+        id: Set(new_id()),
+        conversation_id: Set(conversation.id),
+        seq: Set(seq),
+        author_kind: Set(new.author_kind),
+        author_id: Set(new.author_id),
+        kind: Set(new.kind),
+        body: Set(new.body),
+        product_id: Set(new.product_id),
+        category: Set(new.category),
+        client_message_id: Set(new.client_message_id),
+        request_digest: Set(new.request_digest),
+        status: Set(DeliveryStatus::Sent),
+        delivered_at: Set(None),
+        read_at: Set(None),
+        created_at: Set(now),
+    })
+    .exec_with_returning(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(inserted)
+}
+
+fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}
+
+fn request_digest(
+    text: &str,
+    product_id: Option<Uuid>,
+    category: Option<MessageCategory>,
+) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(text.as_bytes());
+    hasher.update([0]);
+    hasher.update(product_id.map(|p| p.to_string()).unwrap_or_default());
+    hasher.update([0]);
+    hasher.update(format!("{category:?}"));
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn check_text(text: Option<&str>, has_product: bool) -> Result<String, Error> {
+    let text = text.unwrap_or("").trim();
+    if text.is_empty() && !has_product {
+        return Err(Error::invalid(
+            "input.text",
+            "a message needs text or a product",
+        ));
+    }
+    if text.chars().count() > MAX_TEXT_CHARS {
+        return Err(Error::invalid(
+            "input.text",
+            format!("text must be at most {MAX_TEXT_CHARS} characters"),
+        ));
+    }
+    let allowed = |c: char| c == '\n' || c == '\t' || c == '\r';
+    if text
+        .chars()
+        .any(|c| (c.is_control() && !allowed(c)) || ('\u{202A}'..='\u{202E}').contains(&c))
+    {
+        return Err(Error::invalid(
+            "input.text",
+            "text must not contain control characters",
+        ));
+    }
+    Ok(text.replace("\r\n", "\n"))
+}
+
+fn check_client_id(id: &str) -> Result<String, Error> {
+    let valid = !id.is_empty()
+        && id.chars().count() <= MAX_CLIENT_ID_CHARS
+        && id.chars().all(|c| c.is_ascii_graphic());
+    if !valid {
+        return Err(Error::invalid(
+            "input.clientMessageId",
+            "clientMessageId must be 1 to 128 printable ASCII characters",
+        ));
+    }
+    Ok(id.to_owned())
+}
+
+/// A page of history, newest first (`first`/`after` walk back in time).
+pub async fn history(
+    db: &impl ConnectionTrait,
+    conversation_id: Uuid,
+    page: &PageRequest,
+) -> Result<Page<message::Model>, Error> {
+    let mut select =
+        message::Entity::find().filter(message::Column::ConversationId.eq(conversation_id));
+    // Cursors are message ids (time-ordered); "forward" here means older.
+    if let Some(after) = page.after {
+        select = select.filter(message::Column::Id.lt(after));
+    }
+    if let Some(before) = page.before {
+        select = select.filter(message::Column::Id.gt(before));
+    }
+    select = match page.direction {
+        Direction::Forward => select.order_by_desc(message::Column::Seq),
+        Direction::Backward => select.order_by_asc(message::Column::Seq),
+    };
+    let rows = select.limit(page.limit.saturating_add(1)).all(db).await?;
+    Ok(page.finish(rows))
+}
+
+/// Messages with `from <= seq <= to`, oldest first, at most [`MAX_BATCH`].
+pub async fn range(
+    db: &impl ConnectionTrait,
+    conversation_id: Uuid,
+    from: i64,
+    to: i64,
+) -> Result<Vec<message::Model>, Error> {
+    Ok(message::Entity::find()
+        .filter(message::Column::ConversationId.eq(conversation_id))
+        .filter(message::Column::Seq.gte(from))
+        .filter(message::Column::Seq.lte(to))
+        .order_by_asc(message::Column::Seq)
+        .limit(MAX_BATCH)
+        .all(db)
+        .await?)
+}
+
+/// The next batch of messages after `seq`, oldest first (for replay).
+pub async fn after_seq(
+    db: &impl ConnectionTrait,
+    conversation_id: Uuid,
+    seq: i64,
+) -> Result<Vec<message::Model>, Error> {
+    Ok(message::Entity::find()
+        .filter(message::Column::ConversationId.eq(conversation_id))
+        .filter(message::Column::Seq.gt(seq))
+        .order_by_asc(message::Column::Seq)
+        .limit(MAX_BATCH)
+        .all(db)
+        .await?)
+}
+
+/// Messages of a conversation by their `seq`s.
+pub async fn by_seqs(
+    db: &impl ConnectionTrait,
+    conversation_id: Uuid,
+    seqs: &[i64],
+) -> Result<Vec<message::Model>, Error> {
+    Ok(message::Entity::find()
+        .filter(message::Column::ConversationId.eq(conversation_id))
+        .filter(message::Column::Seq.is_in(seqs.iter().copied()))
+        .order_by_asc(message::Column::Seq)
+        .all(db)
+        .await?)
+}
+
+/// A message, if the caller takes part in its conversation.
+pub async fn get(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    message_id: Uuid,
+) -> Result<Option<message::Model>, Error> {
+    let Some(found) = message::Entity::find_by_id(message_id).one(db).await? else {
+        return Ok(None);
+    };
+    Ok(conversations::get(db, actor, found.conversation_id)
+        .await?
+        .map(|_| found))
+}
+
+/// What a receipt marks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Receipt {
+    /// The recipient's device has the messages.
+    Delivered,
+    /// The recipient has seen them (implies delivered).
+    Read,
+}
+
+/// Marks every message the caller's side received, up to `through_seq`, as
+/// delivered or read. Idempotent and never backwards: the conditional update
+/// only moves messages that are behind, and returns exactly those, so each
+/// transition happens once (what billing meters on).
+///
+/// # Errors
+/// `NOT_FOUND` for non-participants, `BAD_USER_INPUT` for a negative seq.
+pub async fn mark(
+    db: &impl ConnectionTrait,
+    events: &dyn EventBus,
+    actor: &Actor,
+    conversation_id: Uuid,
+    through_seq: i64,
+    receipt: Receipt,
+) -> Result<Vec<message::Model>, Error> {
+    if through_seq < 0 {
+        return Err(Error::invalid(
+            "input.throughSeq",
+            "throughSeq must not be negative",
+        ));
+    }
+    let (conversation, side) = conversations::access(db, actor, conversation_id).await?;
+    let now = chrono::Utc::now();
+    let mut update = Query::update();
+    update.table(message::Entity);
+    let behind: &[DeliveryStatus] = match receipt {
+        Receipt::Delivered => {
+            update
+                .value(message::Column::Status, DeliveryStatus::Delivered)
+                .value(message::Column::DeliveredAt, now);
+            &[DeliveryStatus::Sent]
+        }
+        Receipt::Read => {
+            update
+                .value(message::Column::Status, DeliveryStatus::Read)
+                .value(message::Column::ReadAt, now)
+                .value(
+                    message::Column::DeliveredAt,
+                    Expr::col(message::Column::DeliveredAt).if_null(now),
+                );
+            &[DeliveryStatus::Sent, DeliveryStatus::Delivered]
+        }
+    };
+    update
+        .and_where(Expr::col(message::Column::ConversationId).eq(conversation_id))
+        .and_where(Expr::col(message::Column::Seq).lte(through_seq))
+        .and_where(
+            Expr::col(message::Column::AuthorKind)
+                .is_in(side.incoming_kinds().iter().map(|k| k.to_value())),
+        )
+        .and_where(Expr::col(message::Column::Status).is_in(behind.iter().map(|s| s.to_value())))
+        .returning_all();
+    let rows = db.query_all(&update).await?;
+    let mut changed = rows
+        .iter()
+        .map(|row| message::Model::from_query_result(row, ""))
+        .collect::<Result<Vec<_>, _>>()?;
+    changed.sort_by_key(|m| m.seq);
+    if !changed.is_empty() {
+        events
+            .publish(Event::MessageStatusChanged {
+                shop_id: conversation.shop_id,
+                conversation_id,
+                seqs: changed.iter().map(|m| m.seq).collect(),
+            })
+            .await;
+    }
+    Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_checked() {
+        assert!(check_text(None, false).is_err());
+        assert!(check_text(Some("   "), false).is_err());
+        assert_eq!(check_text(None, true).unwrap(), "");
+        assert!(check_text(Some("bell\u{7}"), false).is_err());
+        assert!(check_text(Some("rtl\u{202E}override"), false).is_err());
+        assert!(check_text(Some(&"x".repeat(MAX_TEXT_CHARS + 1)), false).is_err());
+        assert_eq!(
+            check_text(Some(" line\r\nbreak "), false).unwrap(),
+            "line\nbreak"
+        );
+    }
+
+    #[test]
+    fn digests_tell_inputs_apart() {
+        let product = Some(Uuid::now_v7());
+        assert_eq!(
+            request_digest("a", None, None),
+            request_digest("a", None, None)
+        );
+        assert_ne!(
+            request_digest("a", None, None),
+            request_digest("b", None, None)
+        );
+        assert_ne!(
+            request_digest("a", None, None),
+            request_digest("a", product, None)
+        );
+        assert_ne!(
+            request_digest("a", None, None),
+            request_digest("a", None, Some(MessageCategory::Marketing))
+        );
+        assert_eq!(request_digest("a", None, None).len(), 64);
+    }
+}
