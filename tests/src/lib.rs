@@ -414,3 +414,188 @@ mod tests {
         );
     }
 }
+
+/// The PostgreSQL server for tests that need one whatever the backend under
+/// test (several instances sharing one database): `CHATSHOP_TEST_DATABASE_URL`,
+/// or the local server every development and CI machine runs.
+pub fn postgres_admin_url() -> String {
+    POSTGRES_URL
+        .clone()
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+impl TestDatabase {
+    /// A fresh PostgreSQL database, whatever the backend under test. Fails
+    /// (never skips) when PostgreSQL cannot be reached.
+    pub async fn create_postgres() -> Self {
+        let admin_url = postgres_admin_url();
+        let admin = Database::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("this test needs PostgreSQL at {admin_url}: {e}"));
+        SWEEP
+            .get_or_init(|| async { sweep_leftovers(&admin).await })
+            .await;
+        let name = format!("chatshop_t_{}", uuid::Uuid::new_v4().simple());
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .expect("CREATE DATABASE for the test");
+        admin.close().await.ok();
+        Self {
+            url: replace_database(&admin_url, &name),
+            _dir: None,
+        }
+    }
+}
+
+pub mod ws {
+    //! A `graphql-transport-ws` client for tests, over tokio-tungstenite.
+
+    use std::time::Duration;
+
+    use futures_util::{SinkExt, StreamExt};
+    use serde_json::{Value, json};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+    type Socket = tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >;
+
+    /// How long a test waits for a message before failing.
+    const WAIT: Duration = Duration::from_secs(10);
+
+    /// One client connection.
+    pub struct WsClient {
+        socket: Socket,
+    }
+
+    /// Opens a socket offering `protocol` (or none).
+    pub async fn connect(
+        url: &str,
+        protocol: Option<&str>,
+    ) -> Result<WsClient, tokio_tungstenite::tungstenite::Error> {
+        let mut request = url.into_client_request()?;
+        if let Some(protocol) = protocol {
+            request.headers_mut().insert(
+                "sec-websocket-protocol",
+                HeaderValue::from_str(protocol).unwrap(),
+            );
+        }
+        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+        Ok(WsClient { socket })
+    }
+
+    impl WsClient {
+        /// Sends a JSON message.
+        pub async fn send(&mut self, message: Value) {
+            self.socket
+                .send(Message::Text(message.to_string().into()))
+                .await
+                .expect("send");
+        }
+
+        /// Sends raw text.
+        pub async fn send_text(&mut self, text: &str) {
+            self.socket
+                .send(Message::Text(text.to_owned().into()))
+                .await
+                .expect("send");
+        }
+
+        /// Sends `connection_init` with the token and expects the ack.
+        pub async fn init(&mut self, token: &str) {
+            self.send(json!({ "type": "connection_init", "payload": { "token": token } }))
+                .await;
+            let ack = self.receive().await;
+            assert_eq!(ack["type"], "connection_ack", "{ack}");
+        }
+
+        /// Starts an operation.
+        pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+            self.send(json!({ "type": "subscribe", "id": id, "payload": { "query": query, "variables": variables } })).await;
+        }
+
+        /// The next protocol message (server pings are answered and skipped).
+        pub async fn receive(&mut self) -> Value {
+            loop {
+                let frame = tokio::time::timeout(WAIT, self.socket.next())
+                    .await
+                    .expect("a message within the timeout")
+                    .expect("the socket is open")
+                    .expect("a frame");
+                match frame {
+                    Message::Text(text) => {
+                        let message: Value = serde_json::from_str(&text).expect("JSON");
+                        if message["type"] == "ping" {
+                            self.send(json!({ "type": "pong" })).await;
+                            continue;
+                        }
+                        return message;
+                    }
+                    Message::Close(frame) => panic!("socket closed: {frame:?}"),
+                    _ => continue,
+                }
+            }
+        }
+
+        /// The payload of the next `next` message for `id`; fails on anything else.
+        pub async fn next_payload(&mut self, id: &str) -> Value {
+            let message = self.receive().await;
+            assert_eq!(message["type"], "next", "expected next for {id}: {message}");
+            assert_eq!(message["id"], id, "{message}");
+            message["payload"].clone()
+        }
+
+        /// Waits for the server to close the socket; returns the code and reason.
+        pub async fn closed(&mut self) -> (u16, String) {
+            loop {
+                let frame = tokio::time::timeout(WAIT, self.socket.next())
+                    .await
+                    .expect("a close within the timeout");
+                match frame {
+                    Some(Ok(Message::Close(Some(frame)))) => {
+                        return (u16::from(frame.code), frame.reason.to_string());
+                    }
+                    Some(Ok(Message::Close(None))) | None => return (1005, String::new()),
+                    Some(Ok(Message::Text(text))) if text.contains("\"ping\"") => continue,
+                    Some(Ok(other)) => panic!("expected a close, got {other:?}"),
+                    Some(Err(err)) => panic!("socket error instead of a close: {err}"),
+                }
+            }
+        }
+
+        /// Asserts nothing arrives for a short while.
+        pub async fn silent_for(&mut self, duration: Duration) {
+            if let Ok(Some(Ok(frame))) = tokio::time::timeout(duration, self.socket.next()).await {
+                panic!("expected silence, got {frame:?}");
+            }
+        }
+
+        /// Closes the socket from the client side.
+        pub async fn close(mut self) {
+            let _ = self.socket.close(None).await;
+        }
+    }
+}
+
+impl TestApp {
+    /// A `graphql-transport-ws` connection, initialised with the user's token.
+    pub async fn ws_as(&self, user: &TestUser) -> ws::WsClient {
+        let mut client = self
+            .ws_raw(Some("graphql-transport-ws"))
+            .await
+            .expect("WebSocket handshake");
+        client.init(&user.token).await;
+        client
+    }
+
+    /// A socket to `/graphql/ws` offering `protocol`, not initialised.
+    pub async fn ws_raw(
+        &self,
+        protocol: Option<&str>,
+    ) -> Result<ws::WsClient, tokio_tungstenite::tungstenite::Error> {
+        ws::connect(&format!("ws://{}/graphql/ws", self.addr), protocol).await
+    }
+}

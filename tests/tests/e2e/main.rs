@@ -7,5 +7,7 @@ mod accounts;
 mod catalog;
 mod embedding;
 mod graphql_http;
+mod live;
 mod shops;
 mod tokens;
+mod ws_protocol;

@@ -1,0 +1,476 @@
+//! Conversations and live messaging, through HTTP and real WebSockets.
+
+use std::sync::Arc;
+
+use chatshop_tests::{TestApp, TestDatabase, TestUser};
+use serde_json::{Value, json};
+
+const START: &str = "mutation($input: StartConversationInput!) { startConversation(input: $input) { conversation { id hosted endToEndEncrypted disclosure status lastSeq } } }";
+const SEND: &str = "mutation($input: SendMessageInput!) { sendMessage(input: $input) { message { id seq text kind category status clientMessageId author { kind name } product { name stock } } } }";
+const MARK_DELIVERED: &str = "mutation($input: ReceiptInput!) { markDelivered(input: $input) { messages { seq status deliveredAt } } }";
+const MARK_READ: &str = "mutation($input: ReceiptInput!) { markRead(input: $input) { messages { seq status deliveredAt readAt } } }";
+const MESSAGE_EVENTS: &str = "subscription($id: ID!, $after: Int) { messageEvents(conversationId: $id, afterSeq: $after) { type message { seq text status } } }";
+const INBOX_EVENTS: &str = "subscription($shopId: ID!) { inboxEvents(shopId: $shopId) { type conversation { id } message { seq text kind product { name } } } }";
+
+struct Scene {
+    app: TestApp,
+    owner: TestUser,
+    agent: TestUser,
+    customer: TestUser,
+    shop_id: String,
+    product_id: String,
+}
+
+async fn scene_on(app: TestApp) -> Scene {
+    let owner = app.sign_up("owner@example.com").await;
+    let agent = app.sign_up("agent@example.com").await;
+    let customer = app.sign_up("customer@example.com").await;
+    let shop_id = app.create_shop(&owner, "acme").await;
+    app.gql("mutation($input: AddShopMemberInput!) { addShopMember(input: $input) { member { role } } }")
+        .vars(json!({ "input": { "shopId": shop_id, "email": agent.email, "role": "AGENT" } }))
+        .as_user(&owner)
+        .send()
+        .await
+        .ok();
+    let product_id = app
+        .create_product(&owner, &shop_id, "Hand grinder", "59.00", Some(3))
+        .await;
+    Scene {
+        app,
+        owner,
+        agent,
+        customer,
+        shop_id,
+        product_id,
+    }
+}
+
+async fn scene() -> Scene {
+    scene_on(TestApp::spawn().await).await
+}
+
+impl Scene {
+    async fn start(&self) -> String {
+        let response = self
+            .app
+            .gql(START)
+            .vars(json!({ "input": { "shopId": self.shop_id } }))
+            .as_user(&self.customer)
+            .send()
+            .await;
+        response.ok()["startConversation"]["conversation"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn send(&self, user: &TestUser, conversation_id: &str, text: &str) -> Value {
+        let response = self
+            .app
+            .gql(SEND)
+            .vars(json!({ "input": { "conversationId": conversation_id, "text": text } }))
+            .as_user(user)
+            .send()
+            .await;
+        response.ok()["sendMessage"]["message"].clone()
+    }
+}
+
+#[tokio::test]
+async fn starting_a_conversation_twice_finds_the_same_one_with_the_disclosure() {
+    let scene = scene().await;
+    let response = scene
+        .app
+        .gql(START)
+        .vars(json!({ "input": { "shopId": scene.shop_id } }))
+        .as_user(&scene.customer)
+        .send()
+        .await;
+    let conversation = response.ok()["startConversation"]["conversation"].clone();
+    assert_eq!(conversation["hosted"], true);
+    assert_eq!(conversation["endToEndEncrypted"], false);
+    let disclosure = conversation["disclosure"].as_str().unwrap();
+    assert!(
+        disclosure.contains("not end-to-end encrypted"),
+        "{disclosure}"
+    );
+    assert_eq!(conversation["status"], "OPEN");
+    assert_eq!(scene.start().await, conversation["id"].as_str().unwrap());
+
+    let other_channel = scene
+        .app
+        .gql(START)
+        .vars(json!({ "input": { "shopId": scene.shop_id, "channel": "WHATSAPP" } }))
+        .as_user(&scene.customer)
+        .send()
+        .await;
+    assert_eq!(
+        other_channel.code(),
+        "BAD_USER_INPUT",
+        "the shop sells on WEB only"
+    );
+}
+
+#[tokio::test]
+async fn a_customer_asks_about_a_product_and_the_agent_sees_it_live_in_the_inbox() {
+    let scene = scene().await;
+    let mut inbox = scene.app.ws_as(&scene.agent).await;
+    inbox
+        .subscribe("inbox", INBOX_EVENTS, json!({ "shopId": scene.shop_id }))
+        .await;
+    // Make sure the subscription is in place before acting.
+    inbox.send(json!({ "type": "ping" })).await;
+    assert_eq!(inbox.receive().await["type"], "pong");
+
+    let conversation_id = scene.start().await;
+    let started = inbox.next_payload("inbox").await;
+    assert_eq!(
+        started["data"]["inboxEvents"]["type"],
+        "CONVERSATION_CHANGED"
+    );
+
+    let asked = scene
+        .app
+        .gql(SEND)
+        .vars(json!({ "input": { "conversationId": conversation_id, "text": "Is this in stock?", "productId": scene.product_id, "clientMessageId": "c-1" } }))
+        .as_user(&scene.customer)
+        .send()
+        .await;
+    let message = &asked.ok()["sendMessage"]["message"];
+    assert_eq!(message["seq"], 1);
+    assert_eq!(message["kind"], "PRODUCT_REFERENCE");
+    assert_eq!(
+        message["category"],
+        Value::Null,
+        "customer messages are not billed"
+    );
+    assert_eq!(message["product"]["name"], "Hand grinder");
+
+    let event = inbox.next_payload("inbox").await;
+    let event = &event["data"]["inboxEvents"];
+    assert_eq!(event["type"], "MESSAGE_APPENDED");
+    assert_eq!(event["conversation"]["id"], conversation_id.as_str());
+    assert_eq!(event["message"]["text"], "Is this in stock?");
+    assert_eq!(event["message"]["product"]["name"], "Hand grinder");
+
+    let reply = scene
+        .send(&scene.agent, &conversation_id, "Yes, 3 left!")
+        .await;
+    assert_eq!(reply["seq"], 2);
+    assert_eq!(reply["category"], "SERVICE");
+    assert_eq!(
+        reply["author"],
+        json!({ "kind": "AGENT", "name": "Test User" })
+    );
+}
+
+#[tokio::test]
+async fn receipts_reach_the_sender_live_and_never_go_backwards() {
+    let scene = scene().await;
+    let conversation_id = scene.start().await;
+    let mut customer_socket = scene.app.ws_as(&scene.customer).await;
+    customer_socket
+        .subscribe("m", MESSAGE_EVENTS, json!({ "id": conversation_id }))
+        .await;
+    scene.send(&scene.customer, &conversation_id, "Hello").await;
+    let appended = customer_socket.next_payload("m").await;
+    assert_eq!(
+        appended["data"]["messageEvents"],
+        json!({ "type": "APPENDED", "message": { "seq": 1, "text": "Hello", "status": "SENT" } })
+    );
+
+    // The customer cannot mark their own message; the shop side can.
+    let own = scene
+        .app
+        .gql(MARK_DELIVERED)
+        .vars(json!({ "input": { "conversationId": conversation_id, "throughSeq": 1 } }))
+        .as_user(&scene.customer)
+        .send()
+        .await;
+    assert_eq!(own.ok()["markDelivered"]["messages"], json!([]));
+
+    let read = scene
+        .app
+        .gql(MARK_READ)
+        .vars(json!({ "input": { "conversationId": conversation_id, "throughSeq": 1 } }))
+        .as_user(&scene.agent)
+        .send()
+        .await;
+    let marked = &read.ok()["markRead"]["messages"][0];
+    assert_eq!(marked["status"], "READ");
+    assert!(marked["deliveredAt"].is_string(), "read implies delivered");
+
+    let live = customer_socket.next_payload("m").await;
+    assert_eq!(
+        live["data"]["messageEvents"],
+        json!({ "type": "STATUS_CHANGED", "message": { "seq": 1, "text": "Hello", "status": "READ" } })
+    );
+
+    // Delivered after read changes nothing: statuses never move backwards.
+    let again = scene
+        .app
+        .gql(MARK_DELIVERED)
+        .vars(json!({ "input": { "conversationId": conversation_id, "throughSeq": 1 } }))
+        .as_user(&scene.agent)
+        .send()
+        .await;
+    assert_eq!(again.ok()["markDelivered"]["messages"], json!([]));
+}
+
+#[tokio::test]
+async fn a_subscriber_that_reconnects_with_its_last_seq_gets_exactly_what_it_missed() {
+    let scene = scene().await;
+    let conversation_id = scene.start().await;
+    scene.send(&scene.customer, &conversation_id, "one").await;
+
+    let mut socket = scene.app.ws_as(&scene.customer).await;
+    socket
+        .subscribe(
+            "m",
+            MESSAGE_EVENTS,
+            json!({ "id": conversation_id, "after": 0 }),
+        )
+        .await;
+    let first = socket.next_payload("m").await;
+    assert_eq!(first["data"]["messageEvents"]["message"]["seq"], 1);
+    socket.close().await;
+
+    for text in ["two", "three", "four"] {
+        scene.send(&scene.agent, &conversation_id, text).await;
+    }
+
+    let mut resumed = scene.app.ws_as(&scene.customer).await;
+    resumed
+        .subscribe(
+            "m",
+            MESSAGE_EVENTS,
+            json!({ "id": conversation_id, "after": 1 }),
+        )
+        .await;
+    let mut texts = Vec::new();
+    for _ in 0..3 {
+        let event = resumed.next_payload("m").await;
+        texts.push(
+            event["data"]["messageEvents"]["message"]["text"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(texts, ["two", "three", "four"]);
+    // Then live, with nothing repeated at the seam.
+    scene.send(&scene.customer, &conversation_id, "five").await;
+    let live = resumed.next_payload("m").await;
+    assert_eq!(live["data"]["messageEvents"]["message"]["seq"], 5);
+    resumed
+        .silent_for(std::time::Duration::from_millis(300))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_senders_get_gapless_unique_seqs() {
+    let scene = Arc::new(scene().await);
+    let conversation_id = scene.start().await;
+    let barrier = Arc::new(tokio::sync::Barrier::new(10));
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let scene = scene.clone();
+        let barrier = barrier.clone();
+        let conversation_id = conversation_id.clone();
+        tasks.push(tokio::spawn(async move {
+            let sender = if i % 2 == 0 {
+                &scene.customer
+            } else {
+                &scene.agent
+            };
+            barrier.wait().await;
+            scene
+                .send(sender, &conversation_id, &format!("message {i}"))
+                .await["seq"]
+                .as_i64()
+                .unwrap()
+        }));
+    }
+    let mut seqs = Vec::new();
+    for task in tasks {
+        seqs.push(task.await.unwrap());
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=10).collect::<Vec<i64>>());
+}
+
+#[tokio::test]
+async fn sending_with_a_client_id_is_idempotent() {
+    let scene = scene().await;
+    let conversation_id = scene.start().await;
+    let send = |text: &'static str| {
+        scene
+            .app
+            .gql(SEND)
+            .vars(json!({ "input": { "conversationId": conversation_id, "text": text, "clientMessageId": "retry-me" } }))
+            .as_user(&scene.customer)
+            .send()
+    };
+    let first = send("Hello").await;
+    let retry = send("Hello").await;
+    assert_eq!(
+        first.ok()["sendMessage"]["message"]["id"],
+        retry.ok()["sendMessage"]["message"]["id"]
+    );
+    assert_eq!(retry.ok()["sendMessage"]["message"]["seq"], 1);
+    assert_eq!(send("Something else").await.code(), "CONFLICT");
+}
+
+#[tokio::test]
+async fn bad_messages_are_refused_and_write_nothing() {
+    let scene = scene().await;
+    let conversation_id = scene.start().await;
+    let long = "x".repeat(5000);
+    for (input, field) in [
+        (json!({ "text": "" }), "input.text"),
+        (json!({ "text": "bell \u{7}" }), "input.text"),
+        (json!({ "text": long }), "input.text"),
+        (
+            json!({ "text": "hi", "category": "MARKETING" }),
+            "input.category",
+        ),
+        (
+            json!({ "text": "hi", "clientMessageId": "with space" }),
+            "input.clientMessageId",
+        ),
+    ] {
+        let mut input = input;
+        input["conversationId"] = json!(conversation_id);
+        let response = scene
+            .app
+            .gql(SEND)
+            .vars(json!({ "input": input }))
+            .as_user(&scene.customer)
+            .send()
+            .await;
+        assert_eq!(response.code(), "BAD_USER_INPUT", "{}", response.body);
+        assert_eq!(response.field().as_deref(), Some(field));
+    }
+    let conversation = scene
+        .app
+        .gql("query($id: ID!) { conversation(id: $id) { lastSeq } }")
+        .vars(json!({ "id": conversation_id }))
+        .as_user(&scene.customer)
+        .send()
+        .await;
+    assert_eq!(conversation.ok()["conversation"]["lastSeq"], 0);
+}
+
+#[tokio::test]
+async fn nobody_else_reads_or_subscribes_to_a_conversation_or_an_inbox() {
+    let scene = scene().await;
+    let conversation_id = scene.start().await;
+    scene
+        .send(&scene.customer, &conversation_id, "private")
+        .await;
+    let stranger = scene.app.sign_up("stranger@example.com").await;
+
+    let read = scene
+        .app
+        .gql("query($id: ID!) { conversation(id: $id) { id } node(id: $id) { id } }")
+        .vars(json!({ "id": conversation_id }))
+        .as_user(&stranger)
+        .send()
+        .await;
+    assert_eq!(read.ok()["conversation"], Value::Null);
+    assert_eq!(read.ok()["node"], Value::Null);
+    let write = scene
+        .app
+        .gql(SEND)
+        .vars(json!({ "input": { "conversationId": conversation_id, "text": "hi" } }))
+        .as_user(&stranger)
+        .send()
+        .await;
+    assert_eq!(write.code(), "NOT_FOUND");
+
+    let mut socket = scene.app.ws_as(&stranger).await;
+    socket
+        .subscribe("m", MESSAGE_EVENTS, json!({ "id": conversation_id }))
+        .await;
+    let refused = socket.receive().await;
+    assert_eq!(refused["type"], "next", "{refused}");
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"],
+        "NOT_FOUND"
+    );
+
+    // An agent of another shop cannot watch this shop's inbox.
+    let rival = scene.app.sign_up("rival@example.com").await;
+    scene.app.create_shop(&rival, "rival").await;
+    let mut rival_socket = scene.app.ws_as(&rival).await;
+    rival_socket
+        .subscribe("i", INBOX_EVENTS, json!({ "shopId": scene.shop_id }))
+        .await;
+    let refused = rival_socket.receive().await;
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{refused}"
+    );
+
+    let own = scene
+        .app
+        .gql("{ conversations { edges { node { id unreadCount } } } }")
+        .as_user(&stranger)
+        .send()
+        .await;
+    assert_eq!(own.ok()["conversations"]["edges"], json!([]));
+    let inbox = scene
+        .app
+        .gql("query($shopId: ID!) { conversations(shopId: $shopId) { edges { node { id unreadCount } } } }")
+        .vars(json!({ "shopId": scene.shop_id }))
+        .as_user(&scene.owner)
+        .send()
+        .await;
+    assert_eq!(
+        inbox.ok()["conversations"]["edges"][0]["node"]["unreadCount"],
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_message_sent_through_one_instance_reaches_a_subscriber_on_another() {
+    // Several instances share a database only on PostgreSQL; this test
+    // always uses it (and fails when it is unreachable).
+    let database = Arc::new(TestDatabase::create_postgres().await);
+    let first = TestApp::spawn_on(database.clone(), |_| {}).await;
+    let second = TestApp::spawn_on(database, |_| {}).await;
+    let scene = scene_on(first).await;
+    let conversation_id = scene.start().await;
+
+    let mut on_second = second.ws_as(&scene.agent).await;
+    on_second
+        .subscribe("m", MESSAGE_EVENTS, json!({ "id": conversation_id }))
+        .await;
+    on_second
+        .subscribe("i", INBOX_EVENTS, json!({ "shopId": scene.shop_id }))
+        .await;
+    on_second.send(json!({ "type": "ping" })).await;
+    assert_eq!(on_second.receive().await["type"], "pong");
+
+    scene
+        .send(&scene.customer, &conversation_id, "through instance one")
+        .await;
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let message = on_second.receive().await;
+        assert_eq!(message["type"], "next", "{message}");
+        seen.push(message);
+    }
+    let texts: Vec<_> = seen
+        .iter()
+        .map(|m| {
+            let data = &m["payload"]["data"];
+            data["messageEvents"]["message"]["text"]
+                .as_str()
+                .or(data["inboxEvents"]["message"]["text"].as_str())
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(texts, ["through instance one", "through instance one"]);
+}
