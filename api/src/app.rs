@@ -18,6 +18,7 @@ use crate::auth::password::PasswordHasher;
 use crate::config::Config;
 use crate::events::{EventBus, LocalEventBus, PostgresEventBus};
 use crate::graphql::{self, ChatshopSchema};
+use crate::payments::{PaymentProvider, TestPaymentProvider};
 use crate::{Error, http};
 
 /// What every request shares. Cheap to clone.
@@ -27,6 +28,7 @@ pub(crate) struct AppState(Arc<StateInner>);
 pub(crate) struct StateInner {
     pub db: DatabaseConnection,
     pub events: Arc<dyn EventBus>,
+    pub payments: Arc<dyn PaymentProvider>,
     pub tokens: TokenKeys,
     pub passwords: PasswordHasher,
     pub config: Config,
@@ -38,6 +40,27 @@ impl Deref for AppState {
     fn deref(&self) -> &StateInner {
         &self.0
     }
+}
+
+/// Opens the connection pool `config` describes, tuned for Chatshop (for
+/// integrators who want to pass it to [`Chatshop::builder`] with their own
+/// payment provider or event bus).
+///
+/// # Errors
+/// `INTERNAL` when the database cannot be reached.
+pub async fn connect_database(config: &Config) -> Result<DatabaseConnection, Error> {
+    let mut options = ConnectOptions::new(config.database_url.clone());
+    options
+        .max_connections(config.db_max_connections)
+        .connect_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    let db = Database::connect(options).await?;
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite {
+        // WAL lets readers proceed during a write (it is a property of the
+        // file, so setting it once holds for every connection).
+        db.execute_unprepared("PRAGMA journal_mode = WAL;").await?;
+    }
+    Ok(db)
 }
 
 /// A configured Chatshop instance. Cheap to clone; holds no globals, so
@@ -54,6 +77,7 @@ pub struct ChatshopBuilder {
     config: Config,
     run_migrations: bool,
     events: Option<Arc<dyn EventBus>>,
+    payments: Option<Arc<dyn PaymentProvider>>,
 }
 
 impl Chatshop {
@@ -63,20 +87,7 @@ impl Chatshop {
     /// `INTERNAL` when the database cannot be reached or migrated, or the
     /// configured token secret is too short.
     pub async fn connect(config: Config) -> Result<Self, Error> {
-        let mut options = ConnectOptions::new(config.database_url.clone());
-        options
-            .max_connections(config.db_max_connections)
-            .connect_timeout(Duration::from_secs(10))
-            .sqlx_logging(false);
-        let db = Database::connect(options).await?;
-        if db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite {
-            // WAL lets readers proceed during a write; the busy timeout makes a
-            // second writer wait for the lock instead of failing at once.
-            db.execute_unprepared(
-                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
-            )
-            .await?;
-        }
+        let db = connect_database(&config).await?;
         Self::builder(db, config).build().await
     }
 
@@ -87,6 +98,7 @@ impl Chatshop {
             config,
             run_migrations: true,
             events: None,
+            payments: None,
         }
     }
 
@@ -126,6 +138,16 @@ impl Chatshop {
         .await
     }
 
+    /// Expires unpaid orders whose reservation ran out, releasing their
+    /// stock, and returns how many. The server does this in the background
+    /// every `--reservation-sweep-secs`; call it to do it now.
+    ///
+    /// # Errors
+    /// `INTERNAL` on database failures.
+    pub async fn expire_reservations(&self) -> Result<usize, Error> {
+        crate::services::orders::expire_due(&self.state.db, self.state.events.as_ref()).await
+    }
+
     /// Seeds the demo shop when the database has no shop yet. Returns whether it did.
     ///
     /// # Errors
@@ -147,6 +169,13 @@ impl ChatshopBuilder {
     /// (LISTEN/NOTIFY on PostgreSQL, in-process on SQLite).
     pub fn event_bus(mut self, bus: impl EventBus) -> Self {
         self.events = Some(Arc::new(bus));
+        self
+    }
+
+    /// Takes payments through this provider instead of the built-in
+    /// [`TestPaymentProvider`](crate::TestPaymentProvider).
+    pub fn payment_provider(mut self, provider: impl PaymentProvider) -> Self {
+        self.payments = Some(Arc::new(provider));
         self
     }
 
@@ -177,14 +206,19 @@ impl ChatshopBuilder {
             }
             None => Arc::new(LocalEventBus::new()),
         };
+        let payments = self
+            .payments
+            .unwrap_or_else(|| Arc::new(TestPaymentProvider::new()));
         let state = AppState(Arc::new(StateInner {
             db: self.db,
             events,
+            payments,
             tokens,
             passwords,
             config: self.config,
         }));
         let schema = graphql::build_schema(state.clone());
+        spawn_reservation_sweeper(&state);
         Ok(Chatshop { state, schema })
     }
 }
@@ -216,4 +250,27 @@ async fn stored_signing_secret(db: &DatabaseConnection) -> Result<Vec<u8>, Error
         return Err(Error::internal("stored signing key is too short"));
     }
     Ok(secret)
+}
+
+/// Expires unpaid orders in the background, so that reserved stock comes back
+/// even when nobody touches the order. Stops when the instance is dropped.
+fn spawn_reservation_sweeper(state: &AppState) {
+    let every = state.config.billing.reservation_sweep_secs;
+    if every == 0 {
+        return;
+    }
+    let weak = Arc::downgrade(&state.0);
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(Duration::from_secs(every));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            let Some(state) = weak.upgrade() else { break };
+            if let Err(err) =
+                crate::services::orders::expire_due(&state.db, state.events.as_ref()).await
+            {
+                tracing::warn!(error = %err, "reservation sweep failed");
+            }
+        }
+    });
 }

@@ -35,6 +35,10 @@ pub struct Config {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub limits: Limits,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub billing: BillingConfig,
 }
 
 /// The embedded default: a SQLite file in the working directory, created on first run.
@@ -52,6 +56,7 @@ impl Default for Config {
             seed_demo: true,
             auth: AuthConfig::default(),
             limits: Limits::default(),
+            billing: BillingConfig::default(),
         }
     }
 }
@@ -191,6 +196,40 @@ impl Default for Limits {
             ws_keepalive_secs: 25,
             password_hash_concurrency: 4,
             introspection: true,
+        }
+    }
+}
+
+/// Orders, payments and the platform's cut.
+#[derive(Clone, Debug, clap::Args)]
+pub struct BillingConfig {
+    /// The platform's take rate on payments, in basis points (250 = 2.5 %),
+    /// taken from the shop's proceeds; the customer pays the order total.
+    #[arg(long, env = "CHATSHOP_TAKE_RATE_BPS", default_value_t = 250)]
+    pub take_rate_bps: u32,
+
+    /// Seconds an unpaid order keeps its stock reserved before it expires.
+    #[arg(long, env = "CHATSHOP_RESERVATION_TTL_SECS", default_value_t = 900)]
+    pub reservation_ttl_secs: u64,
+
+    /// Seconds between sweeps that expire unpaid orders (0: no background
+    /// sweep; orders still expire when next touched).
+    #[arg(long, env = "CHATSHOP_RESERVATION_SWEEP_SECS", default_value_t = 30)]
+    pub reservation_sweep_secs: u64,
+
+    /// Milliseconds to wait for the payment provider before giving up on a
+    /// charge (the attempt is reconciled on the next try).
+    #[arg(long, env = "CHATSHOP_PAYMENT_TIMEOUT_MS", default_value_t = 10_000)]
+    pub payment_timeout_ms: u64,
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        Self {
+            take_rate_bps: 250,
+            reservation_ttl_secs: 900,
+            reservation_sweep_secs: 30,
+            payment_timeout_ms: 10_000,
         }
     }
 }

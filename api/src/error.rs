@@ -59,6 +59,13 @@ pub enum Error {
     /// The request conflicts with the current state, e.g. a taken email.
     #[error("{0}")]
     Conflict(&'static str),
+    /// The payment did not go through; nothing was charged.
+    #[error("payment failed: {reason}")]
+    PaymentFailed {
+        /// Machine-readable reason: `card_declined`, `insufficient_funds`,
+        /// `provider_error`, `timeout`, …
+        reason: String,
+    },
     /// Too many requests; retry after the given number of seconds.
     #[error("too many requests; retry in {retry_after_secs} s")]
     RateLimited {
@@ -116,6 +123,7 @@ impl Error {
             Self::NotFound { .. } => ErrorCode::NotFound,
             Self::InvalidInput { .. } => ErrorCode::BadUserInput,
             Self::Conflict(_) => ErrorCode::Conflict,
+            Self::PaymentFailed { .. } => ErrorCode::PaymentFailed,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Internal(_) => ErrorCode::Internal,
         }
@@ -220,7 +228,7 @@ fn classify(error: &mut ServerError) {
     {
         return;
     }
-    let (code, field) = if let Some(ours) = error.source::<Error>() {
+    let (code, field, reason) = if let Some(ours) = error.source::<Error>() {
         if let Error::Internal(cause) = ours {
             tracing::error!(error = %error_chain(cause.as_ref()), path = ?error.path, "internal error");
         }
@@ -228,13 +236,17 @@ fn classify(error: &mut ServerError) {
             Error::InvalidInput { field, .. } => *field,
             _ => None,
         };
-        (ours.code(), field)
+        let reason = match ours {
+            Error::PaymentFailed { reason } => Some(reason.clone()),
+            _ => None,
+        };
+        (ours.code(), field, reason)
     } else if error.source.is_some() {
         tracing::error!(message = %error.message, path = ?error.path, "unclassified resolver error");
         error.message = "internal error".to_owned();
-        (ErrorCode::Internal, None)
+        (ErrorCode::Internal, None, None)
     } else {
-        (ErrorCode::BadUserInput, None)
+        (ErrorCode::BadUserInput, None, None)
     };
     let extensions = error
         .extensions
@@ -242,6 +254,9 @@ fn classify(error: &mut ServerError) {
     extensions.set("code", Value::from(code.as_str()));
     if let Some(field) = field {
         extensions.set("field", Value::from(field));
+    }
+    if let Some(reason) = reason {
+        extensions.set("reason", Value::from(reason));
     }
 }
 

@@ -41,6 +41,8 @@ pub mod events;
 mod graphql;
 /// The HTTP surface.
 mod http;
+/// Payment providers and the built-in test provider.
+pub mod payments;
 /// The demo shop for `cargo run`.
 mod seed;
 /// Use cases over the database.
@@ -48,9 +50,13 @@ mod services;
 /// Logging setup for the binary.
 pub mod telemetry;
 
-pub use app::{Chatshop, ChatshopBuilder};
+pub use app::{Chatshop, ChatshopBuilder, connect_database};
 pub use chatshop_migration::Migrator;
-pub use config::{AuthConfig, Config, Limits};
+pub use config::{AuthConfig, BillingConfig, Config, Limits};
 pub use error::{Error, ErrorCode};
 pub use events::{Event, EventBus};
 pub use graphql::{ChatshopSchema, sdl};
+pub use payments::{
+    ChargeOutcome, ChargeRequest, PaymentProvider, ProviderError, RefundRequest,
+    TestPaymentProvider,
+};

@@ -116,3 +116,52 @@ pub enum DeliveryStatus {
     #[sea_orm(string_value = "READ")]
     Read,
 }
+
+/// Where an order stands: `PENDING_PAYMENT → PAID → FULFILLED`, or
+/// `CANCELLED` / `REFUNDED`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(24))")]
+pub enum OrderStatus {
+    /// Placed, stock reserved, waiting for payment.
+    #[sea_orm(string_value = "PENDING_PAYMENT")]
+    PendingPayment,
+    /// Paid.
+    #[sea_orm(string_value = "PAID")]
+    Paid,
+    /// Handed over to the customer.
+    #[sea_orm(string_value = "FULFILLED")]
+    Fulfilled,
+    /// Cancelled (or expired) before fulfilment; stock released.
+    #[sea_orm(string_value = "CANCELLED")]
+    Cancelled,
+    /// Fully refunded.
+    #[sea_orm(string_value = "REFUNDED")]
+    Refunded,
+}
+
+/// Where a payment attempt stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum PaymentStatus {
+    /// Recorded before the provider was called; outcome not known yet.
+    #[sea_orm(string_value = "PENDING")]
+    Pending,
+    /// The provider took the money (or gave it back, for a refund).
+    #[sea_orm(string_value = "SUCCEEDED")]
+    Succeeded,
+    /// Declined, failed or timed out; no money moved.
+    #[sea_orm(string_value = "FAILED")]
+    Failed,
+}
+
+/// Which way money moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum PaymentKind {
+    /// From the customer.
+    #[sea_orm(string_value = "CHARGE")]
+    Charge,
+    /// Back to the customer.
+    #[sea_orm(string_value = "REFUND")]
+    Refund,
+}

@@ -7,6 +7,9 @@
 pub mod conversation;
 pub mod enums;
 pub mod message;
+pub mod order;
+pub mod order_item;
+pub mod payment;
 pub mod prelude;
 pub mod product;
 pub mod shop;

@@ -18,6 +18,8 @@ pub struct Model {
     pub kind: MessageKind,
     pub body: String,
     pub product_id: Option<Uuid>,
+    /// The order an order card or confirmation shows.
+    pub order_id: Option<Uuid>,
     /// Billing category; set on business-authored messages only.
     pub category: Option<MessageCategory>,
     /// The sender's idempotency key; unique within the conversation.

@@ -2,6 +2,9 @@
 
 pub use super::conversation::Entity as Conversation;
 pub use super::message::Entity as Message;
+pub use super::order::Entity as Order;
+pub use super::order_item::Entity as OrderItem;
+pub use super::payment::Entity as Payment;
 pub use super::product::Entity as Product;
 pub use super::shop::Entity as Shop;
 pub use super::shop_member::Entity as ShopMember;

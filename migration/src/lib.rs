@@ -10,6 +10,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20250101_000001_users_and_shops;
 mod m20250101_000002_catalog;
 mod m20250101_000003_conversations_messages;
+mod m20250101_000004_orders_payments;
 
 /// Runs Chatshop's migrations in order.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250101_000001_users_and_shops::Migration),
             Box::new(m20250101_000002_catalog::Migration),
             Box::new(m20250101_000003_conversations_messages::Migration),
+            Box::new(m20250101_000004_orders_payments::Migration),
         ]
     }
 }

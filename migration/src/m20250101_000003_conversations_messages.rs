@@ -85,6 +85,9 @@ impl MigrationTrait for Migration {
                     .col(string_len(Messages::Kind, 24))
                     .col(text(Messages::Body))
                     .col(uuid_null(Messages::ProductId))
+                    // The order an order card or confirmation shows (orders come
+                    // in a later migration, so no foreign key here).
+                    .col(uuid_null(Messages::OrderId))
                     .col(string_len_null(Messages::Category, 16))
                     .col(string_len_null(Messages::ClientMessageId, 128))
                     .col(string_len_null(Messages::RequestDigest, 64))
@@ -173,6 +176,7 @@ enum Messages {
     Kind,
     Body,
     ProductId,
+    OrderId,
     Category,
     ClientMessageId,
     RequestDigest,

@@ -160,6 +160,24 @@ impl TestApp {
         database: std::sync::Arc<TestDatabase>,
         configure: impl FnOnce(&mut Config),
     ) -> Self {
+        Self::spawn_full(database, configure, None).await
+    }
+
+    /// Spawns an instance whose payments go through `provider` (so a test can
+    /// look at what was really charged).
+    pub async fn spawn_with_provider(
+        provider: chatshop::TestPaymentProvider,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
+        let database = std::sync::Arc::new(TestDatabase::create().await);
+        Self::spawn_full(database, configure, Some(provider)).await
+    }
+
+    async fn spawn_full(
+        database: std::sync::Arc<TestDatabase>,
+        configure: impl FnOnce(&mut Config),
+        provider: Option<chatshop::TestPaymentProvider>,
+    ) -> Self {
         let mut config = Config {
             database_url: database.url.clone(),
             db_max_connections: 5,
@@ -167,7 +185,15 @@ impl TestApp {
             ..Config::default()
         };
         configure(&mut config);
-        let chatshop = Chatshop::connect(config)
+        let db = chatshop::connect_database(&config)
+            .await
+            .expect("the test database accepts connections");
+        let mut builder = Chatshop::builder(db, config);
+        if let Some(provider) = provider {
+            builder = builder.payment_provider(provider);
+        }
+        let chatshop = builder
+            .build()
             .await
             .expect("Chatshop starts on the test database");
         // Bound before the server task starts: no sleep, no race.

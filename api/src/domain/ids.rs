@@ -23,15 +23,21 @@ pub enum NodeKind {
     Conversation,
     /// A message in a conversation.
     Message,
+    /// An order.
+    Order,
+    /// A line of an order.
+    OrderItem,
 }
 
 impl NodeKind {
-    const ALL: [NodeKind; 5] = [
+    const ALL: [NodeKind; 7] = [
         NodeKind::User,
         NodeKind::Shop,
         NodeKind::Product,
         NodeKind::Conversation,
         NodeKind::Message,
+        NodeKind::Order,
+        NodeKind::OrderItem,
     ];
 
     fn prefix(self) -> &'static str {
@@ -41,6 +47,8 @@ impl NodeKind {
             Self::Product => "Product",
             Self::Conversation => "Conversation",
             Self::Message => "Message",
+            Self::Order => "Order",
+            Self::OrderItem => "OrderItem",
         }
     }
 
@@ -52,6 +60,8 @@ impl NodeKind {
             Self::Product => "product",
             Self::Conversation => "conversation",
             Self::Message => "message",
+            Self::Order => "order",
+            Self::OrderItem => "order line",
         }
     }
 }

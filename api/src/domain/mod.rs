@@ -8,6 +8,7 @@ pub mod channel;
 pub mod email;
 pub mod ids;
 pub mod money;
+pub mod order;
 pub mod page;
 pub mod password;
 pub mod slug;

@@ -46,6 +46,15 @@ pub enum Event {
         /// The conversation.
         conversation_id: Uuid,
     },
+    /// An order was placed or changed status.
+    OrderChanged {
+        /// The shop of the order.
+        shop_id: Uuid,
+        /// The conversation the order was placed in.
+        conversation_id: Uuid,
+        /// The order.
+        order_id: Uuid,
+    },
     /// Events may have been lost (a broker reconnect): every subscriber
     /// replays from the database.
     Resync,
@@ -57,7 +66,8 @@ impl Event {
         match self {
             Self::MessageAppended { shop_id, .. }
             | Self::MessageStatusChanged { shop_id, .. }
-            | Self::ConversationChanged { shop_id, .. } => Some(*shop_id),
+            | Self::ConversationChanged { shop_id, .. }
+            | Self::OrderChanged { shop_id, .. } => Some(*shop_id),
             Self::Resync => None,
         }
     }
@@ -72,6 +82,9 @@ impl Event {
                 conversation_id, ..
             }
             | Self::ConversationChanged {
+                conversation_id, ..
+            }
+            | Self::OrderChanged {
                 conversation_id, ..
             } => Some(*conversation_id),
             Self::Resync => None,

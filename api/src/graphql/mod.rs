@@ -10,6 +10,7 @@ mod catalog;
 mod context;
 mod conversations;
 mod node;
+mod orders;
 mod relay;
 mod shops;
 mod subscriptions;
@@ -33,6 +34,7 @@ pub struct Query(
     shops::ShopsQuery,
     catalog::CatalogQuery,
     conversations::ConversationsQuery,
+    orders::OrdersQuery,
 );
 
 /// The root mutation type.
@@ -42,6 +44,7 @@ pub struct Mutation(
     shops::ShopsMutation,
     catalog::CatalogMutation,
     conversations::ConversationsMutation,
+    orders::OrdersMutation,
 );
 
 fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {

@@ -3,9 +3,9 @@
 use async_graphql::{Context, ID, Object, Result};
 
 use super::context::ContextExt;
-use super::types::{Conversation, Message, Node, Product, Shop, User};
+use super::types::{Conversation, Message, Node, Order, Product, Shop, User};
 use crate::domain::ids::{self, NodeKind};
-use crate::services::{catalog, conversations, messages, shops, users};
+use crate::services::{catalog, conversations, messages, orders, shops, users};
 
 #[derive(Default)]
 pub(crate) struct NodeQuery;
@@ -35,6 +35,10 @@ impl NodeQuery {
             NodeKind::Message => messages::get(&state.db, actor, uuid)
                 .await?
                 .map(|message| Node::Message(Message(message))),
+            NodeKind::Order => orders::get(&state.db, actor, uuid)
+                .await?
+                .map(|(model, side)| Node::Order(Order { model, side })),
+            NodeKind::OrderItem => None,
             NodeKind::Product => match catalog::get_product(&state.db, actor, uuid).await? {
                 Some(product) => Some(Node::Product(Product::load(state, product).await?)),
                 None => None,

@@ -20,13 +20,13 @@ use futures_util::{Stream, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::context::ContextExt;
-use super::types::{Conversation, Message};
+use super::types::{Conversation, Message, Order};
 use crate::Error;
 use crate::auth::policy::{self, ShopPermission};
 use crate::domain::ids::{self, NodeKind};
 use crate::events::Event;
 use crate::services::conversations::{self, Side};
-use crate::services::{messages, shops};
+use crate::services::{messages, orders, shops};
 
 /// What happened to a message.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,6 +138,67 @@ impl Subscription {
         )
     }
 
+    /// Changes of one order (`orderId`) or of every order in a conversation
+    /// (`conversationId`): placed, paid, fulfilled, cancelled, refunded, and
+    /// failed payment attempts. Give exactly one of the two. Participants only.
+    async fn order_events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "One order.")] order_id: Option<ID>,
+        #[graphql(desc = "Every order of this conversation.")] conversation_id: Option<ID>,
+    ) -> Result<impl Stream<Item = Result<Order>> + use<>> {
+        let state = ctx.state()?.clone();
+        let actor = ctx.actor().clone();
+        actor.user_id()?;
+        let mut events = state.events.subscribe();
+        let (order_filter, conversation_filter) = match (order_id, conversation_id) {
+            (Some(id), None) => {
+                let order_id = ids::decode("orderId", NodeKind::Order, &id)?;
+                let (found, _) = orders::access(&state.db, &actor, order_id).await?;
+                (Some(order_id), found.conversation_id)
+            }
+            (None, Some(id)) => {
+                let conversation_id = ids::decode("conversationId", NodeKind::Conversation, &id)?;
+                conversations::access(&state.db, &actor, conversation_id).await?;
+                (None, conversation_id)
+            }
+            _ => {
+                return Err(Error::invalid(
+                    "orderId",
+                    "give exactly one of orderId and conversationId",
+                )
+                .into());
+            }
+        };
+        let stream = async_stream::try_stream! {
+            loop {
+                let event = match events.recv().await {
+                    Ok(event) => event,
+                    // A lagging subscriber gets the current state of what it follows.
+                    Err(RecvError::Lagged(_)) => Event::Resync,
+                    Err(RecvError::Closed) => break,
+                };
+                let order_ids = match event {
+                    Event::OrderChanged { conversation_id, order_id, .. } if conversation_id == conversation_filter => vec![order_id],
+                    Event::Resync => match order_filter {
+                        Some(order_id) => vec![order_id],
+                        None => Vec::new(),
+                    },
+                    _ => continue,
+                };
+                for order_id in order_ids {
+                    if order_filter.is_some_and(|wanted| wanted != order_id) {
+                        continue;
+                    }
+                    if let Some((model, side)) = orders::get(&state.db, &actor, order_id).await? {
+                        yield Order { model, side };
+                    }
+                }
+            }
+        };
+        Ok(stream.map(|item: Result<Order, Error>| item.map_err(async_graphql::Error::from)))
+    }
+
     /// Every conversation event of a shop, for its members (the shared inbox).
     async fn inbox_events(
         &self,
@@ -186,7 +247,7 @@ impl Subscription {
                             yield InboxEvent { r#type: InboxEventType::MessageStatusChanged, conversation: conversation(), message: Some(Message(message)) };
                         }
                     }
-                    Event::Resync => {}
+                    Event::OrderChanged { .. } | Event::Resync => {}
                 }
             }
         };

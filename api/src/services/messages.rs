@@ -103,6 +103,7 @@ pub async fn send(
             kind,
             body: text,
             product_id: input.product_id,
+            order_id: None,
             category,
             client_message_id: client_id.clone(),
             request_digest: Some(digest.clone()),
@@ -150,6 +151,7 @@ pub(crate) struct Append {
     pub kind: MessageKind,
     pub body: String,
     pub product_id: Option<Uuid>,
+    pub order_id: Option<Uuid>,
     pub category: Option<MessageCategory>,
     pub client_message_id: Option<String>,
     pub request_digest: Option<String>,
@@ -157,7 +159,7 @@ pub(crate) struct Append {
 
 /// Takes the next `seq` and inserts the message, in one transaction.
 pub(crate) async fn append(
-    db: &impl TransactionTrait,
+    db: &(impl ConnectionTrait + TransactionTrait),
     conversation: &conversation::Model,
     new: Append,
 ) -> Result<message::Model, sea_orm::DbErr> {
@@ -189,6 +191,7 @@ pub(crate) async fn append(
         kind: Set(new.kind),
         body: Set(new.body),
         product_id: Set(new.product_id),
+        order_id: Set(new.order_id),
         category: Set(new.category),
         client_message_id: Set(new.client_message_id),
         request_digest: Set(new.request_digest),

@@ -15,6 +15,8 @@
 pub mod catalog;
 pub mod conversations;
 pub mod messages;
+pub mod orders;
+pub mod payments;
 pub mod shops;
 pub mod users;
 

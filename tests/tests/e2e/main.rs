@@ -8,6 +8,7 @@ mod catalog;
 mod embedding;
 mod graphql_http;
 mod live;
+mod orders;
 mod shops;
 mod tokens;
 mod ws_protocol;

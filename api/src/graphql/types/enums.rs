@@ -152,3 +152,42 @@ impl From<stored::Channel> for Channel {
         }
     }
 }
+
+/// Where an order stands: `PENDING_PAYMENT → PAID → FULFILLED`, or
+/// `CANCELLED` (before payment, or expired) / `REFUNDED` (fully).
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "chatshop_entity::enums::OrderStatus")]
+pub(crate) enum OrderStatus {
+    /// Placed, stock reserved until `reservedUntil`, waiting for payment.
+    PendingPayment,
+    /// Paid.
+    Paid,
+    /// Handed over to the customer.
+    Fulfilled,
+    /// Cancelled or expired before payment; stock released.
+    Cancelled,
+    /// Fully refunded.
+    Refunded,
+}
+
+/// Where a payment attempt stands.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "chatshop_entity::enums::PaymentStatus")]
+pub(crate) enum PaymentStatus {
+    /// Sent to the provider; outcome not known yet.
+    Pending,
+    /// The money moved.
+    Succeeded,
+    /// Declined, failed or timed out; no money moved.
+    Failed,
+}
+
+/// Which way money moves.
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "chatshop_entity::enums::PaymentKind")]
+pub(crate) enum PaymentKind {
+    /// From the customer.
+    Charge,
+    /// Back to the customer.
+    Refund,
+}

@@ -83,6 +83,20 @@ impl Message {
         }
     }
 
+    /// The order an order card or confirmation shows (`null` otherwise, or
+    /// when the caller may not see it).
+    async fn order(&self, ctx: &Context<'_>) -> Result<Option<super::Order>> {
+        let Some(order_id) = self.0.order_id else {
+            return Ok(None);
+        };
+        let state = ctx.state()?;
+        Ok(
+            crate::services::orders::get(&state.db, ctx.actor(), order_id)
+                .await?
+                .map(|(model, side)| super::Order { model, side }),
+        )
+    }
+
     /// Billing category of a business message; `null` for customer messages.
     async fn category(&self) -> Option<MessageCategory> {
         self.0.category.map(Into::into)

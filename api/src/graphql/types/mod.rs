@@ -5,16 +5,19 @@ mod conversation;
 mod enums;
 mod message;
 mod money;
+mod order;
 mod product;
 mod shop;
 mod user;
 
 pub(crate) use conversation::Conversation;
 pub(crate) use enums::{
-    AuthorKind, Channel, ConversationStatus, DeliveryStatus, MessageCategory, MessageKind, ShopRole,
+    AuthorKind, Channel, ConversationStatus, DeliveryStatus, MessageCategory, MessageKind,
+    OrderStatus, PaymentKind, PaymentStatus, ShopRole,
 };
 pub(crate) use message::Message;
 pub(crate) use money::Money;
+pub(crate) use order::Order;
 pub(crate) use product::Product;
 pub(crate) use shop::{Shop, ShopMember};
 pub(crate) use user::User;
@@ -37,4 +40,6 @@ pub(crate) enum Node {
     Conversation(Conversation),
     /// A message (participants only).
     Message(Message),
+    /// An order (its customer and the shop's members only).
+    Order(Order),
 }

@@ -1,0 +1,638 @@
+//! Orders: placing them with atomic stock reservation, and every transition
+//! after (cancel, expire, fulfil, refund). Paying is in `payments`.
+
+use std::collections::HashSet;
+
+use chatshop_entity::enums::{AuthorKind, MessageCategory, MessageKind, OrderStatus};
+use chatshop_entity::{conversation, order, order_item, product};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionSession, TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::conversations::{self, Side};
+use super::messages::{self, Append};
+use super::{new_id, paginate};
+use crate::Error;
+use crate::auth::Actor;
+use crate::auth::policy::{self, ShopPermission};
+use crate::config::BillingConfig;
+use crate::domain::money::{Currency, format_decimal};
+use crate::domain::order::{MAX_LINES, MAX_QUANTITY, line_total, platform_fee};
+use crate::domain::page::{Page, PageRequest};
+use crate::events::{Event, EventBus};
+
+/// An order to place (raw input).
+#[derive(Debug)]
+pub struct NewOrder {
+    /// The conversation it is placed in.
+    pub conversation_id: Uuid,
+    /// `(product, quantity)` lines.
+    pub items: Vec<(Uuid, i32)>,
+    /// The placer's idempotency key.
+    pub client_key: Option<String>,
+}
+
+/// Places an order: reserves the stock of every line and writes the order,
+/// its items and an order-card message in one transaction. The reservation is
+/// a conditional decrement (`stock >= quantity`), so the last unit can only go
+/// to one buyer, and a `CHECK` keeps stock from ever going negative.
+///
+/// # Errors
+/// `NOT_FOUND` for non-participants; `BAD_USER_INPUT` for empty, duplicate,
+/// unknown, archived or foreign products and bad quantities; `CONFLICT` when a
+/// product is out of stock, or the client key was used for another order.
+pub async fn place(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    events: &dyn EventBus,
+    billing: &BillingConfig,
+    actor: &Actor,
+    input: NewOrder,
+) -> Result<order::Model, Error> {
+    let placer = actor.user_id()?;
+    let (conversation, side) = conversations::access(db, actor, input.conversation_id).await?;
+    check_lines(&input.items)?;
+    let client_key = input
+        .client_key
+        .as_deref()
+        .map(check_key("input.clientKey"))
+        .transpose()?;
+    if let Some(key) = &client_key
+        && let Some(existing) = find_by_client_key(db, placer, key).await?
+    {
+        return same_order_or_conflict(db, existing, &conversation, &input.items).await;
+    }
+    expire_due(db, events).await?;
+
+    let shop = conversations::shop_of(db, &conversation).await?;
+    let currency = Currency::from_stored(&shop.currency)?;
+    let now = chrono::Utc::now();
+    let order_id = new_id();
+    let txn = db.begin().await?;
+    // Reservations first: the transaction's first statement is a write, so it
+    // takes the write lock at once (SQLite) or the row lock (PostgreSQL).
+    let mut reserved = Vec::with_capacity(input.items.len());
+    for (index, (product_id, quantity)) in input.items.iter().enumerate() {
+        let quantity = i64::from(*quantity);
+        let mut reserve = Query::update();
+        reserve
+            .table(product::Entity)
+            .value(
+                product::Column::Stock,
+                Expr::col(product::Column::Stock).sub(quantity),
+            )
+            .and_where(Expr::col(product::Column::Id).eq(*product_id))
+            .and_where(Expr::col(product::Column::ShopId).eq(shop.id))
+            .and_where(Expr::col(product::Column::Archived).eq(false))
+            .and_where(
+                Expr::col(product::Column::Stock)
+                    .is_null()
+                    .or(Expr::col(product::Column::Stock).gte(quantity)),
+            );
+        let changed = txn.execute(&reserve).await?.rows_affected();
+        let found = product::Entity::find_by_id(*product_id).one(&txn).await?;
+        let found = match found {
+            Some(p) if p.shop_id == shop.id && !p.archived => p,
+            _ => {
+                txn.rollback().await?;
+                return Err(Error::InvalidInput {
+                    field: Some("input.items"),
+                    message: format!("item {}: no product of this shop with this id", index + 1),
+                });
+            }
+        };
+        if changed != 1 {
+            txn.rollback().await?;
+            return Err(Error::Conflict("not enough stock for this order"));
+        }
+        reserved.push((found, quantity));
+    }
+
+    let mut subtotal: i64 = 0;
+    for (found, quantity) in &reserved {
+        subtotal = subtotal
+            .checked_add(line_total(found.price_minor, *quantity)?)
+            .ok_or_else(|| Error::invalid("input.items", "the order total is too large"))?;
+    }
+    let fee = platform_fee(subtotal, billing.take_rate_bps)?;
+    let ttl = chrono::Duration::seconds(
+        i64::try_from(billing.reservation_ttl_secs).unwrap_or(i64::MAX / 1_000),
+    );
+    let inserted = order::Entity::insert(order::ActiveModel {
+        id: Set(order_id),
+        conversation_id: Set(conversation.id),
+        shop_id: Set(shop.id),
+        customer_id: Set(conversation.customer_id),
+        placed_by_id: Set(placer),
+        status: Set(OrderStatus::PendingPayment),
+        currency: Set(currency.code().to_owned()),
+        subtotal_minor: Set(subtotal),
+        platform_fee_minor: Set(fee),
+        total_minor: Set(subtotal),
+        refunded_minor: Set(0),
+        client_key: Set(client_key.clone()),
+        reserved_until: Set(now + ttl),
+        payment_attempt_id: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        paid_at: Set(None),
+        fulfilled_at: Set(None),
+        cancelled_at: Set(None),
+    })
+    .exec_with_returning(&txn)
+    .await;
+    let placed = match inserted {
+        Ok(placed) => placed,
+        Err(err)
+            if matches!(
+                err.sql_err(),
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+            ) =>
+        {
+            // The same client key won a race: answer as for a retry.
+            txn.rollback().await?;
+            let key = client_key.unwrap_or_default();
+            let existing = find_by_client_key(db, placer, &key)
+                .await?
+                .ok_or_else(|| Error::internal("order vanished after a unique violation"))?;
+            return same_order_or_conflict(db, existing, &conversation, &input.items).await;
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let items = reserved
+        .iter()
+        .map(|(found, quantity)| order_item::ActiveModel {
+            id: Set(new_id()),
+            order_id: Set(order_id),
+            product_id: Set(Some(found.id)),
+            name: Set(found.name.clone()),
+            unit_price_minor: Set(found.price_minor),
+            quantity: Set(*quantity),
+            refunded_quantity: Set(0),
+            stock_reserved: Set(found.stock.is_some()),
+        })
+        .collect::<Vec<_>>();
+    order_item::Entity::insert_many(items)
+        .exec_without_returning(&txn)
+        .await?;
+
+    let summary = reserved
+        .iter()
+        .map(|(found, quantity)| format!("{quantity} × {}", found.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (author_kind, category) = match side {
+        Side::Customer => (AuthorKind::Customer, None),
+        Side::Business(_) => (AuthorKind::Agent, Some(MessageCategory::Utility)),
+    };
+    let card = messages::append(
+        &txn,
+        &conversation,
+        Append {
+            author_kind,
+            author_id: Some(placer),
+            kind: MessageKind::OrderCard,
+            body: format!(
+                "Order: {summary}. Total {} {}.",
+                format_decimal(subtotal, currency.exponent()),
+                currency.code()
+            ),
+            product_id: None,
+            order_id: Some(order_id),
+            category,
+            client_message_id: None,
+            request_digest: None,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    publish_with_message(events, &placed, Some(card.seq)).await;
+    Ok(placed)
+}
+
+fn check_lines(items: &[(Uuid, i32)]) -> Result<(), Error> {
+    if items.is_empty() {
+        return Err(Error::invalid(
+            "input.items",
+            "an order needs at least one item",
+        ));
+    }
+    if items.len() > MAX_LINES {
+        return Err(Error::invalid(
+            "input.items",
+            format!("an order has at most {MAX_LINES} lines"),
+        ));
+    }
+    let mut seen = HashSet::new();
+    for (index, (product_id, quantity)) in items.iter().enumerate() {
+        if !(1..=MAX_QUANTITY).contains(quantity) {
+            return Err(Error::InvalidInput {
+                field: Some("input.items"),
+                message: format!(
+                    "item {}: quantity must be between 1 and {MAX_QUANTITY}",
+                    index + 1
+                ),
+            });
+        }
+        if !seen.insert(*product_id) {
+            return Err(Error::invalid(
+                "input.items",
+                "each product appears once; set its quantity instead",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks an idempotency key: 1 to 128 printable ASCII characters.
+pub(crate) fn check_key(field: &'static str) -> impl Fn(&str) -> Result<String, Error> {
+    move |key| {
+        let valid =
+            !key.is_empty() && key.len() <= 128 && key.chars().all(|c| c.is_ascii_graphic());
+        if !valid {
+            return Err(Error::invalid(
+                field,
+                "keys are 1 to 128 printable ASCII characters",
+            ));
+        }
+        Ok(key.to_owned())
+    }
+}
+
+async fn find_by_client_key(
+    db: &impl ConnectionTrait,
+    placer: Uuid,
+    key: &str,
+) -> Result<Option<order::Model>, Error> {
+    Ok(order::Entity::find()
+        .filter(order::Column::PlacedById.eq(placer))
+        .filter(order::Column::ClientKey.eq(key))
+        .one(db)
+        .await?)
+}
+
+async fn same_order_or_conflict(
+    db: &impl ConnectionTrait,
+    existing: order::Model,
+    conversation: &conversation::Model,
+    lines: &[(Uuid, i32)],
+) -> Result<order::Model, Error> {
+    let items = items_of(db, existing.id).await?;
+    let mut stored: Vec<(Option<Uuid>, i64)> =
+        items.iter().map(|i| (i.product_id, i.quantity)).collect();
+    let mut asked: Vec<(Option<Uuid>, i64)> = lines
+        .iter()
+        .map(|(p, q)| (Some(*p), i64::from(*q)))
+        .collect();
+    stored.sort();
+    asked.sort();
+    if existing.conversation_id == conversation.id && stored == asked {
+        Ok(existing)
+    } else {
+        Err(Error::Conflict(
+            "this clientKey was already used for a different order",
+        ))
+    }
+}
+
+/// An order's lines.
+pub async fn items_of(
+    db: &impl ConnectionTrait,
+    order_id: Uuid,
+) -> Result<Vec<order_item::Model>, Error> {
+    Ok(order_item::Entity::find()
+        .filter(order_item::Column::OrderId.eq(order_id))
+        .order_by_asc(order_item::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// Loads an order and the caller's side in its conversation. Anyone else
+/// gets `NOT_FOUND`.
+pub async fn access(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    order_id: Uuid,
+) -> Result<(order::Model, Side), Error> {
+    let found = order::Entity::find_by_id(order_id)
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound { entity: "order" })?;
+    let side = match conversations::access(db, actor, found.conversation_id).await {
+        Ok((_, side)) => side,
+        Err(Error::NotFound { .. }) => return Err(Error::NotFound { entity: "order" }),
+        Err(err) => return Err(err),
+    };
+    // A customer sees their own orders only, even in a shared conversation.
+    if side == Side::Customer && actor.user_id_opt() != Some(found.customer_id) {
+        return Err(Error::NotFound { entity: "order" });
+    }
+    Ok((found, side))
+}
+
+/// An order, if the caller may see it.
+pub async fn get(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    order_id: Uuid,
+) -> Result<Option<(order::Model, Side)>, Error> {
+    match access(db, actor, order_id).await {
+        Ok(found) => Ok(Some(found)),
+        Err(Error::NotFound { .. }) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// Filters of an order listing.
+#[derive(Debug, Default)]
+pub struct OrderFilter {
+    /// A shop's orders (members only); `None` lists the caller's own.
+    pub shop_id: Option<Uuid>,
+    /// Only orders of this conversation.
+    pub conversation_id: Option<Uuid>,
+    /// Only orders in this status.
+    pub status: Option<OrderStatus>,
+}
+
+/// The caller's orders as a customer, or a shop's orders, oldest first.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    filter: OrderFilter,
+    page: &PageRequest,
+) -> Result<Page<order::Model>, Error> {
+    let caller = actor.user_id()?;
+    let mut select = order::Entity::find();
+    match filter.shop_id {
+        Some(shop_id) => {
+            policy::require(
+                super::shops::role_of(db, actor, shop_id).await?,
+                ShopPermission::Work,
+            )?;
+            select = select.filter(order::Column::ShopId.eq(shop_id));
+        }
+        None => select = select.filter(order::Column::CustomerId.eq(caller)),
+    }
+    if let Some(conversation_id) = filter.conversation_id {
+        select = select.filter(order::Column::ConversationId.eq(conversation_id));
+    }
+    if let Some(status) = filter.status {
+        select = select.filter(order::Column::Status.eq(status));
+    }
+    paginate(db, select, order::Column::Id, page).await
+}
+
+/// Cancels an unpaid order and releases its stock. The customer and the
+/// shop's members may cancel; a paid order is refunded instead.
+///
+/// # Errors
+/// `NOT_FOUND` for strangers; `CONFLICT` unless the order is unpaid with no
+/// payment in progress.
+pub async fn cancel(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    events: &dyn EventBus,
+    actor: &Actor,
+    order_id: Uuid,
+) -> Result<order::Model, Error> {
+    let (found, _) = access(db, actor, order_id).await?;
+    if found.status == OrderStatus::Paid || found.status == OrderStatus::Fulfilled {
+        return Err(Error::Conflict(
+            "a paid order is refunded, not cancelled: use refundOrder",
+        ));
+    }
+    release(
+        db,
+        events,
+        &found,
+        "Order cancelled. Reserved items were released.",
+    )
+    .await?
+    .ok_or(Error::Conflict(
+        "only an unpaid order with no payment in progress can be cancelled",
+    ))
+}
+
+/// Moves an unpaid, unclaimed order to `CANCELLED`, gives its stock back and
+/// posts a notice, in one transaction. `None` when the order was not in that
+/// state (someone else moved it first).
+async fn release(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    events: &dyn EventBus,
+    found: &order::Model,
+    notice: &str,
+) -> Result<Option<order::Model>, Error> {
+    let now = chrono::Utc::now();
+    let txn = db.begin().await?;
+    let mut cancel = Query::update();
+    cancel
+        .table(order::Entity)
+        .value(order::Column::Status, OrderStatus::Cancelled)
+        .value(order::Column::CancelledAt, now)
+        .value(order::Column::UpdatedAt, now)
+        .and_where(Expr::col(order::Column::Id).eq(found.id))
+        .and_where(Expr::col(order::Column::Status).eq(OrderStatus::PendingPayment))
+        .and_where(Expr::col(order::Column::PaymentAttemptId).is_null());
+    if txn.execute(&cancel).await?.rows_affected() != 1 {
+        txn.rollback().await?;
+        return Ok(None);
+    }
+    restock(&txn, found.id, None).await?;
+    let seq = post_notice(&txn, found, notice).await?;
+    txn.commit().await?;
+    let updated = reload(db, found.id).await?;
+    publish_with_message(events, &updated, Some(seq)).await;
+    Ok(Some(updated))
+}
+
+/// Gives reserved units back to stock: all remaining units, or per line.
+async fn restock(
+    txn: &impl ConnectionTrait,
+    order_id: Uuid,
+    lines: Option<&[(Uuid, i64)]>,
+) -> Result<(), Error> {
+    for item in items_of(txn, order_id).await? {
+        let Some(product_id) = item.product_id.filter(|_| item.stock_reserved) else {
+            continue;
+        };
+        let units = match lines {
+            None => item.quantity - item.refunded_quantity,
+            Some(lines) => lines
+                .iter()
+                .find(|(id, _)| *id == item.id)
+                .map_or(0, |(_, q)| *q),
+        };
+        if units <= 0 {
+            continue;
+        }
+        let mut give_back = Query::update();
+        give_back
+            .table(product::Entity)
+            .value(
+                product::Column::Stock,
+                Expr::col(product::Column::Stock).add(units),
+            )
+            .and_where(Expr::col(product::Column::Id).eq(product_id))
+            .and_where(Expr::col(product::Column::Stock).is_not_null());
+        txn.execute(&give_back).await?;
+    }
+    Ok(())
+}
+
+/// Posts a system notice about an order in its conversation; returns its seq.
+pub(crate) async fn post_notice(
+    txn: &(impl ConnectionTrait + TransactionTrait),
+    found: &order::Model,
+    text: &str,
+) -> Result<i64, Error> {
+    post_system_message(txn, found, MessageKind::SystemNotice, text).await
+}
+
+/// Posts a system message about an order (billed as `UTILITY`).
+pub(crate) async fn post_system_message(
+    txn: &(impl ConnectionTrait + TransactionTrait),
+    found: &order::Model,
+    kind: MessageKind,
+    text: &str,
+) -> Result<i64, Error> {
+    let conversation = conversation::Entity::find_by_id(found.conversation_id)
+        .one(txn)
+        .await?
+        .ok_or_else(|| Error::internal("order without a conversation"))?;
+    let message = messages::append(
+        txn,
+        &conversation,
+        Append {
+            author_kind: AuthorKind::System,
+            author_id: None,
+            kind,
+            body: text.to_owned(),
+            product_id: None,
+            order_id: Some(found.id),
+            category: Some(MessageCategory::Utility),
+            client_message_id: None,
+            request_digest: None,
+        },
+    )
+    .await?;
+    Ok(message.seq)
+}
+
+/// Publishes an order change (and the message it posted, if any).
+pub(crate) async fn publish_with_message(
+    events: &dyn EventBus,
+    found: &order::Model,
+    seq: Option<i64>,
+) {
+    if let Some(seq) = seq {
+        events
+            .publish(Event::MessageAppended {
+                shop_id: found.shop_id,
+                conversation_id: found.conversation_id,
+                seq,
+            })
+            .await;
+    }
+    events
+        .publish(Event::OrderChanged {
+            shop_id: found.shop_id,
+            conversation_id: found.conversation_id,
+            order_id: found.id,
+        })
+        .await;
+}
+
+/// Reads an order again.
+pub(crate) async fn reload(
+    db: &impl ConnectionTrait,
+    order_id: Uuid,
+) -> Result<order::Model, Error> {
+    order::Entity::find_by_id(order_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::internal("order vanished"))
+}
+
+/// Expires unpaid orders whose reservation ran out and that no payment is
+/// working on: their stock goes back. Returns how many expired.
+pub async fn expire_due(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    events: &dyn EventBus,
+) -> Result<usize, Error> {
+    let due = order::Entity::find()
+        .filter(order::Column::Status.eq(OrderStatus::PendingPayment))
+        .filter(order::Column::ReservedUntil.lte(chrono::Utc::now()))
+        .filter(order::Column::PaymentAttemptId.is_null())
+        .limit(100)
+        .all(db)
+        .await?;
+    let mut expired = 0;
+    for found in due {
+        if release(
+            db,
+            events,
+            &found,
+            "This order expired before it was paid. Reserved items were released.",
+        )
+        .await?
+        .is_some()
+        {
+            expired += 1;
+        }
+    }
+    Ok(expired)
+}
+
+/// Marks a paid order as handed over (shop members only).
+///
+/// # Errors
+/// `NOT_FOUND` for strangers, `FORBIDDEN` for the customer, `CONFLICT` unless paid.
+pub async fn fulfill(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    events: &dyn EventBus,
+    actor: &Actor,
+    order_id: Uuid,
+) -> Result<order::Model, Error> {
+    let (found, side) = access(db, actor, order_id).await?;
+    if side == Side::Customer {
+        return Err(Error::Forbidden);
+    }
+    let now = chrono::Utc::now();
+    let txn = db.begin().await?;
+    let mut fulfil = Query::update();
+    fulfil
+        .table(order::Entity)
+        .value(order::Column::Status, OrderStatus::Fulfilled)
+        .value(order::Column::FulfilledAt, now)
+        .value(order::Column::UpdatedAt, now)
+        .and_where(Expr::col(order::Column::Id).eq(order_id))
+        .and_where(Expr::col(order::Column::Status).eq(OrderStatus::Paid));
+    if txn.execute(&fulfil).await?.rows_affected() != 1 {
+        txn.rollback().await?;
+        return Err(Error::Conflict("only a paid order can be fulfilled"));
+    }
+    let seq = post_notice(&txn, &found, "Your order is on its way. Thank you!").await?;
+    txn.commit().await?;
+    let updated = reload(db, order_id).await?;
+    publish_with_message(events, &updated, Some(seq)).await;
+    Ok(updated)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_checked() {
+        let product = Uuid::now_v7();
+        assert!(check_lines(&[]).is_err());
+        assert!(check_lines(&[(product, 0)]).is_err());
+        assert!(check_lines(&[(product, -1)]).is_err());
+        assert!(check_lines(&[(product, MAX_QUANTITY + 1)]).is_err());
+        assert!(check_lines(&[(product, 1), (product, 2)]).is_err());
+        assert!(check_lines(&[(product, 1)]).is_ok());
+        let many: Vec<_> = (0..=MAX_LINES).map(|_| (Uuid::now_v7(), 1)).collect();
+        assert!(check_lines(&many).is_err());
+    }
+}

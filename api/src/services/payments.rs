@@ -1,0 +1,603 @@
+//! Paying and refunding orders through the [`PaymentProvider`].
+//!
+//! The order of operations is what makes a charge exactly-once:
+//!
+//! 1. The attempt is recorded (`PENDING`, with its idempotency key) and claims
+//!    the order, in one transaction, *before* the provider is called. The
+//!    claim means one attempt at a time per order, so two keys can never both
+//!    charge; the unique key means one attempt per key.
+//! 2. The provider is called outside any transaction, with the same key, and
+//!    a timeout.
+//! 3. The outcome is written in one transaction: on success the payment, the
+//!    `PAID` order and the confirmation message together.
+//!
+//! If the process dies between 2 and 3, the attempt stays `PENDING` and keeps
+//! its claim. The next call (same key, or a new key) reconciles it first by
+//! asking the provider what became of the old key, so a charge that went
+//! through is never lost and never repeated.
+
+use std::time::Duration;
+
+use chatshop_entity::enums::{MessageKind, OrderStatus, PaymentKind, PaymentStatus};
+use chatshop_entity::{order, payment};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionSession,
+    TransactionTrait,
+};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::conversations::Side;
+use super::new_id;
+use super::orders::{
+    self, check_key, post_notice, post_system_message, publish_with_message, reload,
+};
+use crate::Error;
+use crate::auth::Actor;
+use crate::config::BillingConfig;
+use crate::domain::money::{Currency, format_decimal};
+use crate::events::EventBus;
+use crate::payments::{ChargeOutcome, ChargeRequest, PaymentProvider, RefundRequest};
+
+/// What `pay` needs from the application.
+pub struct PaymentContext<'a, C> {
+    /// The database.
+    pub db: &'a C,
+    /// Where to announce changes.
+    pub events: &'a dyn EventBus,
+    /// The processor.
+    pub provider: &'a dyn PaymentProvider,
+    /// Timeouts and rates.
+    pub billing: &'a BillingConfig,
+}
+
+/// Pays an order with a tokenised payment method.
+///
+/// # Errors
+/// `NOT_FOUND` for strangers; `FORBIDDEN` for anyone but the order's
+/// customer; `CONFLICT` when the order is not payable, another payment is in
+/// progress, or the key was used for a different payment; `PAYMENT_FAILED`
+/// (with a reason) when the provider declines, fails or times out — the order
+/// then stays payable and nothing is charged.
+pub async fn pay<C: ConnectionTrait + TransactionTrait>(
+    cx: &PaymentContext<'_, C>,
+    actor: &Actor,
+    order_id: Uuid,
+    payment_method_token: &str,
+    idempotency_key: &str,
+) -> Result<order::Model, Error> {
+    let key = check_key("input.idempotencyKey")(idempotency_key)?;
+    let token = payment_method_token.trim();
+    if token.is_empty() || token.len() > 256 {
+        return Err(Error::invalid(
+            "input.paymentMethodToken",
+            "a payment method token is 1 to 256 characters",
+        ));
+    }
+    let (found, side) = orders::access(cx.db, actor, order_id).await?;
+    if side != Side::Customer {
+        return Err(Error::Forbidden);
+    }
+    let digest = digest(&[order_id.to_string().as_str(), token]);
+
+    // A repeated key answers as the first time.
+    if let Some(existing) = find_attempt(cx.db, PaymentKind::Charge, &key).await? {
+        if existing.order_id != order_id || existing.request_digest != digest {
+            return Err(Error::Conflict(
+                "this idempotencyKey was already used for a different payment",
+            ));
+        }
+        return match existing.status {
+            PaymentStatus::Succeeded => reload(cx.db, order_id).await,
+            PaymentStatus::Failed => Err(Error::PaymentFailed {
+                reason: existing.failure_code.unwrap_or_else(|| "failed".to_owned()),
+            }),
+            PaymentStatus::Pending => charge(cx, &found, existing, token).await,
+        };
+    }
+
+    if found.status != OrderStatus::PendingPayment {
+        return Err(Error::Conflict(match found.status {
+            OrderStatus::Cancelled => "this order was cancelled or expired; place it again",
+            _ => "this order is already paid",
+        }));
+    }
+    // An attempt that holds the order, or one that timed out, may have gone
+    // through: settle those before taking money again.
+    if let Some(paid) = reconcile_previous(cx, &found).await? {
+        return Ok(paid);
+    }
+    if found.reserved_until <= chrono::Utc::now() {
+        orders::expire_due(cx.db, cx.events).await?;
+        return Err(Error::Conflict(
+            "this order's reservation expired; place it again",
+        ));
+    }
+
+    let attempt = claim(cx.db, &found, &key, &digest).await?;
+    match attempt {
+        Claim::Ours(attempt) => charge(cx, &found, attempt, token).await,
+        // The same request, sent twice at once: both ask the provider with the
+        // same key, which charges once; both then settle the same outcome.
+        Claim::SameKeyRunning(attempt) => charge(cx, &found, attempt, token).await,
+    }
+}
+
+enum Claim {
+    Ours(payment::Model),
+    SameKeyRunning(payment::Model),
+}
+
+/// Records the attempt and claims the order for it, in one transaction.
+async fn claim(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    found: &order::Model,
+    key: &str,
+    digest: &str,
+) -> Result<Claim, Error> {
+    let now = chrono::Utc::now();
+    let attempt_id = new_id();
+    let txn = db.begin().await?;
+    let mut take = Query::update();
+    take.table(order::Entity)
+        .value(order::Column::PaymentAttemptId, attempt_id)
+        .value(order::Column::UpdatedAt, now)
+        .and_where(Expr::col(order::Column::Id).eq(found.id))
+        .and_where(Expr::col(order::Column::Status).eq(OrderStatus::PendingPayment))
+        .and_where(Expr::col(order::Column::PaymentAttemptId).is_null());
+    let claimed = txn.execute(&take).await?.rows_affected() == 1;
+    if claimed {
+        let inserted = payment::Entity::insert(payment::ActiveModel {
+            id: Set(attempt_id),
+            order_id: Set(found.id),
+            kind: Set(PaymentKind::Charge),
+            idempotency_key: Set(key.to_owned()),
+            request_digest: Set(digest.to_owned()),
+            amount_minor: Set(found.total_minor),
+            currency: Set(found.currency.clone()),
+            status: Set(PaymentStatus::Pending),
+            failure_code: Set(None),
+            provider_reference: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .exec_with_returning(&txn)
+        .await;
+        match inserted {
+            Ok(attempt) => {
+                txn.commit().await?;
+                return Ok(Claim::Ours(attempt));
+            }
+            Err(err)
+                if matches!(
+                    err.sql_err(),
+                    Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+                ) =>
+            {
+                txn.rollback().await?;
+            }
+            Err(err) => return Err(err.into()),
+        }
+    } else {
+        txn.rollback().await?;
+    }
+    // Someone else holds the order (or took this key first).
+    let current = reload(db, found.id).await?;
+    if let Some(existing) = find_attempt(db, PaymentKind::Charge, key).await? {
+        if existing.request_digest == digest && existing.order_id == found.id {
+            return Ok(Claim::SameKeyRunning(existing));
+        }
+        return Err(Error::Conflict(
+            "this idempotencyKey was already used for a different payment",
+        ));
+    }
+    Err(match current.status {
+        OrderStatus::PendingPayment => {
+            Error::Conflict("another payment for this order is in progress")
+        }
+        _ => Error::Conflict("this order is already paid"),
+    })
+}
+
+/// Settles attempts that may have charged without us knowing: the one
+/// holding the order, and earlier ones that timed out. Returns the paid
+/// order if one of them went through.
+async fn reconcile_previous<C: ConnectionTrait + TransactionTrait>(
+    cx: &PaymentContext<'_, C>,
+    found: &order::Model,
+) -> Result<Option<order::Model>, Error> {
+    let candidates = payment::Entity::find()
+        .filter(payment::Column::OrderId.eq(found.id))
+        .filter(payment::Column::Kind.eq(PaymentKind::Charge))
+        .filter(
+            payment::Column::Status
+                .eq(PaymentStatus::Pending)
+                .or(payment::Column::FailureCode.eq("timeout")),
+        )
+        .all(cx.db)
+        .await?;
+    let timeout = Duration::from_millis(cx.billing.payment_timeout_ms);
+    for attempt in candidates {
+        let known =
+            tokio::time::timeout(timeout, cx.provider.lookup(&attempt.idempotency_key)).await;
+        match known {
+            Ok(Ok(Some(ChargeOutcome::Succeeded { reference }))) => {
+                settle_success(cx, found, &attempt, &reference).await?;
+                return Ok(Some(reload(cx.db, found.id).await?));
+            }
+            Ok(Ok(Some(ChargeOutcome::Declined { code }))) => {
+                settle_failure(cx, found, &attempt, &code).await?
+            }
+            Ok(Ok(None)) if attempt.status == PaymentStatus::Pending => {
+                // Never reached the provider, or still in flight: only give
+                // up on it once it is older than a whole provider timeout.
+                let age = chrono::Utc::now() - attempt.created_at;
+                if age.to_std().unwrap_or_default() > timeout {
+                    settle_failure(cx, found, &attempt, "abandoned").await?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+/// Calls the provider for an attempt and settles the outcome.
+async fn charge<C: ConnectionTrait + TransactionTrait>(
+    cx: &PaymentContext<'_, C>,
+    found: &order::Model,
+    attempt: payment::Model,
+    token: &str,
+) -> Result<order::Model, Error> {
+    let currency = Currency::from_stored(&found.currency)?;
+    let request = ChargeRequest {
+        idempotency_key: attempt.idempotency_key.clone(),
+        amount_minor: attempt.amount_minor,
+        currency: found.currency.clone(),
+        payment_method_token: token.to_owned(),
+        description: format!(
+            "Chatshop order {} ({} {})",
+            found.id,
+            format_decimal(attempt.amount_minor, currency.exponent()),
+            currency.code()
+        ),
+    };
+    let timeout = Duration::from_millis(cx.billing.payment_timeout_ms);
+    let outcome = match tokio::time::timeout(timeout, cx.provider.charge(request)).await {
+        Ok(Ok(outcome)) => Ok(outcome),
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, order = %found.id, "payment provider failed");
+            Err("provider_error")
+        }
+        Err(_) => Err("timeout"),
+    };
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        // The outcome is unknown: ask once whether the key went through.
+        Err(reason) => {
+            match tokio::time::timeout(timeout, cx.provider.lookup(&attempt.idempotency_key)).await
+            {
+                Ok(Ok(Some(outcome))) => outcome,
+                _ => ChargeOutcome::Declined {
+                    code: reason.to_owned(),
+                },
+            }
+        }
+    };
+    match outcome {
+        ChargeOutcome::Succeeded { reference } => {
+            settle_success(cx, found, &attempt, &reference).await?;
+            reload(cx.db, found.id).await
+        }
+        ChargeOutcome::Declined { code } => {
+            settle_failure(cx, found, &attempt, &code).await?;
+            Err(Error::PaymentFailed { reason: code })
+        }
+    }
+}
+
+/// Records a successful charge: payment, `PAID` order and confirmation
+/// message in one transaction; then tells everyone. Safe to run twice.
+async fn settle_success<C: ConnectionTrait + TransactionTrait>(
+    cx: &PaymentContext<'_, C>,
+    found: &order::Model,
+    attempt: &payment::Model,
+    reference: &str,
+) -> Result<(), Error> {
+    let now = chrono::Utc::now();
+    let txn = cx.db.begin().await?;
+    let mut succeed = Query::update();
+    succeed
+        .table(payment::Entity)
+        .value(payment::Column::Status, PaymentStatus::Succeeded)
+        .value(payment::Column::ProviderReference, reference)
+        .value(payment::Column::FailureCode, Option::<String>::None)
+        .value(payment::Column::UpdatedAt, now)
+        .and_where(Expr::col(payment::Column::Id).eq(attempt.id))
+        .and_where(Expr::col(payment::Column::Status).ne(PaymentStatus::Succeeded));
+    let first_time = txn.execute(&succeed).await?.rows_affected() == 1;
+    let mut paid = Query::update();
+    paid.table(order::Entity)
+        .value(order::Column::Status, OrderStatus::Paid)
+        .value(order::Column::PaidAt, now)
+        .value(order::Column::UpdatedAt, now)
+        .value(order::Column::PaymentAttemptId, Option::<Uuid>::None)
+        .and_where(Expr::col(order::Column::Id).eq(found.id))
+        .and_where(Expr::col(order::Column::Status).eq(OrderStatus::PendingPayment));
+    let order_moved = txn.execute(&paid).await?.rows_affected() == 1;
+    if !(first_time && order_moved) {
+        // Settled already by a concurrent request with the same key.
+        txn.rollback().await?;
+        if !order_moved && first_time {
+            tracing::error!(order = %found.id, payment = %attempt.id, "a charge succeeded for an order that is no longer payable; refund it");
+        }
+        return Ok(());
+    }
+    let currency = Currency::from_stored(&found.currency)?;
+    let text = format!(
+        "Payment received: {} {}. Your order is confirmed.",
+        format_decimal(attempt.amount_minor, currency.exponent()),
+        currency.code()
+    );
+    let seq = post_system_message(&txn, found, MessageKind::OrderConfirmation, &text).await?;
+    txn.commit().await?;
+    let updated = reload(cx.db, found.id).await?;
+    publish_with_message(cx.events, &updated, Some(seq)).await;
+    Ok(())
+}
+
+/// Records a failed attempt and frees the order for the next one.
+async fn settle_failure<C: ConnectionTrait + TransactionTrait>(
+    cx: &PaymentContext<'_, C>,
+    found: &order::Model,
+    attempt: &payment::Model,
+    code: &str,
+) -> Result<(), Error> {
+    let now = chrono::Utc::now();
+    let txn = cx.db.begin().await?;
+    let mut fail = Query::update();
+    fail.table(payment::Entity)
+        .value(payment::Column::Status, PaymentStatus::Failed)
+        .value(payment::Column::FailureCode, code)
+        .value(payment::Column::UpdatedAt, now)
+        .and_where(Expr::col(payment::Column::Id).eq(attempt.id))
+        .and_where(Expr::col(payment::Column::Status).eq(PaymentStatus::Pending));
+    txn.execute(&fail).await?;
+    let mut free = Query::update();
+    free.table(order::Entity)
+        .value(order::Column::PaymentAttemptId, Option::<Uuid>::None)
+        .value(order::Column::UpdatedAt, now)
+        .and_where(Expr::col(order::Column::Id).eq(found.id))
+        .and_where(Expr::col(order::Column::PaymentAttemptId).eq(attempt.id));
+    txn.execute(&free).await?;
+    txn.commit().await?;
+    publish_with_message(cx.events, found, None).await;
+    Ok(())
+}
+
+async fn find_attempt(
+    db: &impl ConnectionTrait,
+    kind: PaymentKind,
+    key: &str,
+) -> Result<Option<payment::Model>, Error> {
+    Ok(payment::Entity::find()
+        .filter(payment::Column::Kind.eq(kind))
+        .filter(payment::Column::IdempotencyKey.eq(key))
+        .one(db)
+        .await?)
+}
+
+fn digest(parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Refunds a paid (or fulfilled) order, fully or by line, through the
+/// provider. Units of an order that was not fulfilled go back to stock.
+///
+/// # Errors
+/// `NOT_FOUND` for strangers, `FORBIDDEN` for the customer, `BAD_USER_INPUT`
+/// for unknown lines or quantities above what is left, `CONFLICT` when
+/// nothing is left to refund or the key was used for another refund,
+/// `PAYMENT_FAILED` when the provider refuses.
+pub async fn refund<C: ConnectionTrait + TransactionTrait>(
+    cx: &PaymentContext<'_, C>,
+    actor: &Actor,
+    order_id: Uuid,
+    lines: Option<Vec<(Uuid, i64)>>,
+    idempotency_key: &str,
+) -> Result<order::Model, Error> {
+    let key = check_key("input.idempotencyKey")(idempotency_key)?;
+    let (found, side) = orders::access(cx.db, actor, order_id).await?;
+    if side == Side::Customer {
+        return Err(Error::Forbidden);
+    }
+    let digest = digest(&[order_id.to_string().as_str(), &format!("{lines:?}")]);
+    if let Some(existing) = find_attempt(cx.db, PaymentKind::Refund, &key).await? {
+        if existing.order_id != order_id || existing.request_digest != digest {
+            return Err(Error::Conflict(
+                "this idempotencyKey was already used for a different refund",
+            ));
+        }
+        if existing.status == PaymentStatus::Succeeded {
+            return reload(cx.db, order_id).await;
+        }
+    }
+    if !matches!(found.status, OrderStatus::Paid | OrderStatus::Fulfilled) {
+        return Err(Error::Conflict(
+            "only a paid or fulfilled order can be refunded",
+        ));
+    }
+    let items = orders::items_of(cx.db, order_id).await?;
+    let units: Vec<(Uuid, i64)> = match &lines {
+        None => items
+            .iter()
+            .map(|i| (i.id, i.quantity - i.refunded_quantity))
+            .filter(|(_, q)| *q > 0)
+            .collect(),
+        Some(lines) => lines.clone(),
+    };
+    let mut amount: i64 = 0;
+    for (item_id, quantity) in &units {
+        let item = items
+            .iter()
+            .find(|i| i.id == *item_id)
+            .ok_or_else(|| Error::invalid("input.items", "no line of this order with this id"))?;
+        if *quantity <= 0 || *quantity > item.quantity - item.refunded_quantity {
+            return Err(Error::invalid(
+                "input.items",
+                "refund quantities must be positive and at most what is left",
+            ));
+        }
+        amount = amount
+            .checked_add(crate::domain::order::line_total(
+                item.unit_price_minor,
+                *quantity,
+            )?)
+            .ok_or_else(|| Error::invalid("input.items", "refund too large"))?;
+    }
+    if amount == 0 {
+        return Err(Error::Conflict("nothing is left to refund"));
+    }
+    let charge = payment::Entity::find()
+        .filter(payment::Column::OrderId.eq(order_id))
+        .filter(payment::Column::Kind.eq(PaymentKind::Charge))
+        .filter(payment::Column::Status.eq(PaymentStatus::Succeeded))
+        .one(cx.db)
+        .await?
+        .ok_or_else(|| Error::internal("paid order without a successful charge"))?;
+    let now = chrono::Utc::now();
+    let attempt = match find_attempt(cx.db, PaymentKind::Refund, &key).await? {
+        Some(existing) => existing,
+        None => payment::Entity::insert(payment::ActiveModel {
+            id: Set(new_id()),
+            order_id: Set(order_id),
+            kind: Set(PaymentKind::Refund),
+            idempotency_key: Set(key.clone()),
+            request_digest: Set(digest),
+            amount_minor: Set(amount),
+            currency: Set(found.currency.clone()),
+            status: Set(PaymentStatus::Pending),
+            failure_code: Set(None),
+            provider_reference: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .exec_with_returning(cx.db)
+        .await
+        .map_err(crate::error::on_unique_violation(
+            "a refund with this idempotencyKey is in progress",
+        ))?,
+    };
+    let request = RefundRequest {
+        idempotency_key: key,
+        charge_reference: charge.provider_reference.unwrap_or_default(),
+        amount_minor: attempt.amount_minor,
+        currency: found.currency.clone(),
+    };
+    let timeout = Duration::from_millis(cx.billing.payment_timeout_ms);
+    let reference = match tokio::time::timeout(timeout, cx.provider.refund(request)).await {
+        Ok(Ok(ChargeOutcome::Succeeded { reference })) => reference,
+        Ok(Ok(ChargeOutcome::Declined { code })) => {
+            return Err(Error::PaymentFailed { reason: code });
+        }
+        Ok(Err(_)) => {
+            return Err(Error::PaymentFailed {
+                reason: "provider_error".to_owned(),
+            });
+        }
+        Err(_) => {
+            return Err(Error::PaymentFailed {
+                reason: "timeout".to_owned(),
+            });
+        }
+    };
+
+    let txn = cx.db.begin().await?;
+    let mut succeed = Query::update();
+    succeed
+        .table(payment::Entity)
+        .value(payment::Column::Status, PaymentStatus::Succeeded)
+        .value(payment::Column::ProviderReference, reference)
+        .value(payment::Column::UpdatedAt, now)
+        .and_where(Expr::col(payment::Column::Id).eq(attempt.id))
+        .and_where(Expr::col(payment::Column::Status).eq(PaymentStatus::Pending));
+    if txn.execute(&succeed).await?.rows_affected() != 1 {
+        txn.rollback().await?;
+        return reload(cx.db, order_id).await;
+    }
+    for (item_id, quantity) in &units {
+        let mut line = Query::update();
+        line.table(chatshop_entity::order_item::Entity)
+            .value(
+                chatshop_entity::order_item::Column::RefundedQuantity,
+                Expr::col(chatshop_entity::order_item::Column::RefundedQuantity).add(*quantity),
+            )
+            .and_where(Expr::col(chatshop_entity::order_item::Column::Id).eq(*item_id));
+        txn.execute(&line).await?;
+    }
+    let refunded_total = found.refunded_minor + attempt.amount_minor;
+    let mut update = Query::update();
+    update
+        .table(order::Entity)
+        .value(order::Column::RefundedMinor, refunded_total)
+        .value(order::Column::UpdatedAt, now)
+        .and_where(Expr::col(order::Column::Id).eq(order_id));
+    if refunded_total >= found.total_minor {
+        update.value(order::Column::Status, OrderStatus::Refunded);
+    }
+    txn.execute(&update).await?;
+    if found.status == OrderStatus::Paid {
+        // Not handed over yet: the units can be sold again.
+        restock_lines(&txn, &units).await?;
+    }
+    let currency = Currency::from_stored(&found.currency)?;
+    let seq = post_notice(
+        &txn,
+        &found,
+        &format!(
+            "Refunded {} {}.",
+            format_decimal(attempt.amount_minor, currency.exponent()),
+            currency.code()
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+    let updated = reload(cx.db, order_id).await?;
+    publish_with_message(cx.events, &updated, Some(seq)).await;
+    Ok(updated)
+}
+
+async fn restock_lines(txn: &impl ConnectionTrait, units: &[(Uuid, i64)]) -> Result<(), Error> {
+    for (item_id, quantity) in units {
+        let Some(item) = chatshop_entity::order_item::Entity::find_by_id(*item_id)
+            .one(txn)
+            .await?
+        else {
+            continue;
+        };
+        let Some(product_id) = item.product_id.filter(|_| item.stock_reserved) else {
+            continue;
+        };
+        let mut give_back = Query::update();
+        give_back
+            .table(chatshop_entity::product::Entity)
+            .value(
+                chatshop_entity::product::Column::Stock,
+                Expr::col(chatshop_entity::product::Column::Stock).add(*quantity),
+            )
+            .and_where(Expr::col(chatshop_entity::product::Column::Id).eq(product_id))
+            .and_where(Expr::col(chatshop_entity::product::Column::Stock).is_not_null());
+        txn.execute(&give_back).await?;
+    }
+    Ok(())
+}

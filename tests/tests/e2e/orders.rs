@@ -1,0 +1,671 @@
+//! Orders and payments inside the conversation.
+
+use std::sync::Arc;
+
+use chatshop::TestPaymentProvider;
+use chatshop_tests::{GqlResponse, TestApp, TestUser};
+use serde_json::{Value, json};
+
+const START: &str = "mutation($input: StartConversationInput!) { startConversation(input: $input) { conversation { id } } }";
+const PLACE: &str = "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { order { id status subtotal { amount currencyCode } total { amount } platformFee { amount } shopPayout { amount } items { id name quantity unitPrice { amount } lineTotal { amount } } } } }";
+const PAY: &str = "mutation($input: PayOrderInput!) { payOrder(input: $input) { order { id status paidAt payments { status failureCode } } } }";
+const ORDER: &str = "query($id: ID!) { order(id: $id) { id status platformFee { amount } payments { kind status failureCode } } }";
+const STOCK: &str = "query($id: ID!) { product(id: $id) { stock } }";
+
+struct Shop {
+    app: TestApp,
+    owner: TestUser,
+    agent: TestUser,
+    shop_id: String,
+}
+
+async fn shop_on(app: TestApp) -> Shop {
+    let owner = app.sign_up("owner@example.com").await;
+    let agent = app.sign_up("agent@example.com").await;
+    let shop_id = app.create_shop(&owner, "acme").await;
+    app.gql("mutation($input: AddShopMemberInput!) { addShopMember(input: $input) { member { role } } }")
+        .vars(json!({ "input": { "shopId": shop_id, "email": agent.email, "role": "AGENT" } }))
+        .as_user(&owner)
+        .send()
+        .await
+        .ok();
+    Shop {
+        app,
+        owner,
+        agent,
+        shop_id,
+    }
+}
+
+impl Shop {
+    async fn product(&self, name: &str, price: &str, stock: Option<i32>) -> String {
+        self.app
+            .create_product(&self.owner, &self.shop_id, name, price, stock)
+            .await
+    }
+
+    async fn customer(&self, email: &str) -> (TestUser, String) {
+        let customer = self.app.sign_up(email).await;
+        let response = self
+            .app
+            .gql(START)
+            .vars(json!({ "input": { "shopId": self.shop_id } }))
+            .as_user(&customer)
+            .send()
+            .await;
+        let conversation_id = response.ok()["startConversation"]["conversation"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (customer, conversation_id)
+    }
+
+    async fn place(&self, user: &TestUser, conversation_id: &str, items: Value) -> GqlResponse {
+        self.app
+            .gql(PLACE)
+            .vars(json!({ "input": { "conversationId": conversation_id, "items": items } }))
+            .as_user(user)
+            .send()
+            .await
+    }
+
+    async fn pay(&self, user: &TestUser, order_id: &str, token: &str, key: &str) -> GqlResponse {
+        self.app
+            .gql(PAY)
+            .vars(json!({ "input": { "orderId": order_id, "paymentMethodToken": token, "idempotencyKey": key } }))
+            .as_user(user)
+            .send()
+            .await
+    }
+
+    async fn stock(&self, product_id: &str) -> Value {
+        self.app
+            .gql(STOCK)
+            .vars(json!({ "id": product_id }))
+            .as_user(&self.owner)
+            .send()
+            .await
+            .ok()["product"]["stock"]
+            .clone()
+    }
+}
+
+fn order_id(response: &GqlResponse) -> String {
+    response.ok()["placeOrder"]["order"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_customer_orders_and_pays_and_both_sides_see_the_confirmation_live() {
+    let shop = shop_on(TestApp::spawn().await).await;
+    let grinder = shop.product("Hand grinder", "59.00", Some(3)).await;
+    let (customer, conversation_id) = shop.customer("customer@example.com").await;
+
+    let mut customer_socket = shop.app.ws_as(&customer).await;
+    customer_socket
+        .subscribe("m", "subscription($id: ID!) { messageEvents(conversationId: $id) { type message { seq kind text order { status } } } }", json!({ "id": conversation_id }))
+        .await;
+    let mut agent_socket = shop.app.ws_as(&shop.agent).await;
+    agent_socket
+        .subscribe("i", "subscription($shopId: ID!) { inboxEvents(shopId: $shopId) { type message { kind text } } }", json!({ "shopId": shop.shop_id }))
+        .await;
+    let mut order_socket = shop.app.ws_as(&shop.agent).await;
+    order_socket
+        .subscribe("o", "subscription($id: ID!) { orderEvents(conversationId: $id) { status total { amount } } }", json!({ "id": conversation_id }))
+        .await;
+    for socket in [&mut customer_socket, &mut agent_socket, &mut order_socket] {
+        socket.send(json!({ "type": "ping" })).await;
+        assert_eq!(socket.receive().await["type"], "pong");
+    }
+
+    let placed = shop
+        .place(
+            &customer,
+            &conversation_id,
+            json!([{ "productId": grinder, "quantity": 2 }]),
+        )
+        .await;
+    let order = placed.ok()["placeOrder"]["order"].clone();
+    assert_eq!(order["status"], "PENDING_PAYMENT");
+    assert_eq!(
+        order["subtotal"],
+        json!({ "amount": "118.00", "currencyCode": "USD" })
+    );
+    assert_eq!(order["total"]["amount"], "118.00");
+    assert_eq!(
+        order["platformFee"],
+        Value::Null,
+        "the customer does not see the platform's cut"
+    );
+    assert_eq!(order["items"][0]["lineTotal"]["amount"], "118.00");
+    assert_eq!(shop.stock(&grinder).await, 1, "two units are reserved");
+    let order_id = order["id"].as_str().unwrap().to_owned();
+
+    let card = customer_socket.next_payload("m").await;
+    assert_eq!(
+        card["data"]["messageEvents"]["message"]["kind"],
+        "ORDER_CARD"
+    );
+    assert_eq!(
+        agent_socket.next_payload("i").await["data"]["inboxEvents"]["message"]["kind"],
+        "ORDER_CARD"
+    );
+    assert_eq!(
+        order_socket.next_payload("o").await["data"]["orderEvents"]["status"],
+        "PENDING_PAYMENT"
+    );
+
+    let paid = shop.pay(&customer, &order_id, "tok_success", "pay-1").await;
+    assert_eq!(paid.ok()["payOrder"]["order"]["status"], "PAID");
+
+    let confirmation = customer_socket.next_payload("m").await;
+    let message = &confirmation["data"]["messageEvents"]["message"];
+    assert_eq!(message["kind"], "ORDER_CONFIRMATION");
+    assert_eq!(
+        message["text"],
+        "Payment received: 118.00 USD. Your order is confirmed."
+    );
+    assert_eq!(message["order"]["status"], "PAID");
+    let inbox = agent_socket.next_payload("i").await;
+    assert_eq!(
+        inbox["data"]["inboxEvents"]["message"]["kind"],
+        "ORDER_CONFIRMATION"
+    );
+    let status = order_socket.next_payload("o").await;
+    assert_eq!(
+        status["data"]["orderEvents"],
+        json!({ "status": "PAID", "total": { "amount": "118.00" } })
+    );
+
+    let owner_view = shop
+        .app
+        .gql(ORDER)
+        .vars(json!({ "id": order_id }))
+        .as_user(&shop.owner)
+        .send()
+        .await;
+    assert_eq!(
+        owner_view.ok()["order"]["platformFee"]["amount"],
+        "2.95",
+        "2.5 % of 118.00"
+    );
+    assert_eq!(shop.stock(&grinder).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_last_item_cannot_be_sold_twice_to_concurrent_buyers() {
+    let shop = Arc::new(shop_on(TestApp::spawn().await).await);
+    let lesson = shop.product("Barista lesson", "45.00", Some(1)).await;
+    let mut buyers = Vec::new();
+    for i in 0..20 {
+        buyers.push(shop.customer(&format!("buyer{i}@example.com")).await);
+    }
+    let barrier = Arc::new(tokio::sync::Barrier::new(buyers.len()));
+    let mut tasks = Vec::new();
+    for (customer, conversation_id) in buyers {
+        let shop = shop.clone();
+        let lesson = lesson.clone();
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            shop.place(
+                &customer,
+                &conversation_id,
+                json!([{ "productId": lesson, "quantity": 1 }]),
+            )
+            .await
+        }));
+    }
+    let mut sold = 0;
+    let mut refused = 0;
+    for task in tasks {
+        let response = task.await.unwrap();
+        if response.errors().is_empty() {
+            sold += 1;
+        } else {
+            assert_eq!(response.code(), "CONFLICT", "{}", response.body);
+            refused += 1;
+        }
+    }
+    assert_eq!((sold, refused), (1, 19));
+    assert_eq!(shop.stock(&lesson).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_payment_sent_twice_at_once_charges_once() {
+    let provider = TestPaymentProvider::new();
+    let shop =
+        Arc::new(shop_on(TestApp::spawn_with_provider(provider.clone(), |_| {}).await).await);
+    let mug = shop.product("Mug", "9.00", Some(5)).await;
+    let (customer, conversation_id) = shop.customer("customer@example.com").await;
+    let order = order_id(
+        &shop
+            .place(
+                &customer,
+                &conversation_id,
+                json!([{ "productId": mug, "quantity": 1 }]),
+            )
+            .await,
+    );
+
+    let barrier = Arc::new(tokio::sync::Barrier::new(2));
+    let mut tasks = Vec::new();
+    for _ in 0..2 {
+        let (shop, customer, order, barrier) = (
+            shop.clone(),
+            customer.clone(),
+            order.clone(),
+            barrier.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            shop.pay(&customer, &order, "tok_success", "same-key").await
+        }));
+    }
+    for task in tasks {
+        let response = task.await.unwrap();
+        assert_eq!(
+            response.ok()["payOrder"]["order"]["status"],
+            "PAID",
+            "{}",
+            response.body
+        );
+    }
+    assert_eq!(provider.charges(), 1);
+    assert_eq!(provider.net_minor(), 900);
+    // A later retry with the same key answers the same, still without charging.
+    let retry = shop.pay(&customer, &order, "tok_success", "same-key").await;
+    assert_eq!(retry.ok()["payOrder"]["order"]["status"], "PAID");
+    assert_eq!(provider.charges(), 1);
+    let other_token = shop.pay(&customer, &order, "tok_visa", "same-key").await;
+    assert_eq!(other_token.code(), "CONFLICT");
+    let new_key = shop
+        .pay(&customer, &order, "tok_success", "another-key")
+        .await;
+    assert_eq!(new_key.code(), "CONFLICT", "an order is paid once");
+    assert_eq!(provider.charges(), 1);
+}
+
+#[tokio::test]
+async fn failed_payments_leave_the_order_payable_and_the_stock_reserved() {
+    let provider = TestPaymentProvider::new();
+    let app = TestApp::spawn_with_provider(provider.clone(), |config| {
+        config.billing.payment_timeout_ms = 300
+    })
+    .await;
+    let shop = shop_on(app).await;
+    let mug = shop.product("Mug", "9.00", Some(5)).await;
+    let (customer, conversation_id) = shop.customer("customer@example.com").await;
+    let order = order_id(
+        &shop
+            .place(
+                &customer,
+                &conversation_id,
+                json!([{ "productId": mug, "quantity": 2 }]),
+            )
+            .await,
+    );
+
+    for (token, key, reason) in [
+        ("tok_decline", "k1", "card_declined"),
+        ("tok_insufficient_funds", "k2", "insufficient_funds"),
+        ("tok_error", "k3", "provider_error"),
+        ("tok_slow", "k4", "timeout"),
+    ] {
+        let response = shop.pay(&customer, &order, token, key).await;
+        assert_eq!(response.code(), "PAYMENT_FAILED", "{token}");
+        assert_eq!(
+            response.errors()[0]["extensions"]["reason"],
+            reason,
+            "{token}"
+        );
+        let view = shop
+            .app
+            .gql(ORDER)
+            .vars(json!({ "id": order }))
+            .as_user(&customer)
+            .send()
+            .await;
+        assert_eq!(view.ok()["order"]["status"], "PENDING_PAYMENT", "{token}");
+        assert_eq!(
+            shop.stock(&mug).await,
+            3,
+            "{token}: the two units stay reserved"
+        );
+        // Retrying a failed key repeats its answer without calling anyone.
+        assert_eq!(
+            shop.pay(&customer, &order, token, key).await.code(),
+            "PAYMENT_FAILED"
+        );
+    }
+    assert_eq!(provider.charges(), 0);
+
+    let paid = shop.pay(&customer, &order, "tok_success", "k5").await;
+    assert_eq!(paid.ok()["payOrder"]["order"]["status"], "PAID");
+    let payments = paid.ok()["payOrder"]["order"]["payments"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let statuses: Vec<_> = payments
+        .iter()
+        .map(|p| p["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["FAILED", "FAILED", "FAILED", "FAILED", "SUCCEEDED"]
+    );
+    assert_eq!(provider.charges(), 1);
+}
+
+#[tokio::test]
+async fn an_expired_reservation_releases_its_stock() {
+    let app = TestApp::spawn_with(|config| {
+        config.billing.reservation_ttl_secs = 0;
+        config.billing.reservation_sweep_secs = 0;
+    })
+    .await;
+    let shop = shop_on(app).await;
+    let grinder = shop.product("Hand grinder", "59.00", Some(1)).await;
+    let (customer, conversation_id) = shop.customer("customer@example.com").await;
+    let order = order_id(
+        &shop
+            .place(
+                &customer,
+                &conversation_id,
+                json!([{ "productId": grinder, "quantity": 1 }]),
+            )
+            .await,
+    );
+    assert_eq!(shop.stock(&grinder).await, 0);
+
+    assert_eq!(shop.app.chatshop.expire_reservations().await.unwrap(), 1);
+    assert_eq!(shop.stock(&grinder).await, 1);
+    let view = shop
+        .app
+        .gql(ORDER)
+        .vars(json!({ "id": order }))
+        .as_user(&customer)
+        .send()
+        .await;
+    assert_eq!(view.ok()["order"]["status"], "CANCELLED");
+    assert_eq!(
+        shop.pay(&customer, &order, "tok_success", "late")
+            .await
+            .code(),
+        "CONFLICT"
+    );
+}
+
+#[tokio::test]
+async fn strangers_and_agents_cannot_pay_or_read_someone_elses_order() {
+    let shop = shop_on(TestApp::spawn().await).await;
+    let mug = shop.product("Mug", "9.00", None).await;
+    let (customer, conversation_id) = shop.customer("customer@example.com").await;
+    let (other, _) = shop.customer("other@example.com").await;
+    let order = order_id(
+        &shop
+            .place(
+                &customer,
+                &conversation_id,
+                json!([{ "productId": mug, "quantity": 1 }]),
+            )
+            .await,
+    );
+
+    assert_eq!(
+        shop.pay(&other, &order, "tok_success", "x1").await.code(),
+        "NOT_FOUND"
+    );
+    let read = shop
+        .app
+        .gql(ORDER)
+        .vars(json!({ "id": order }))
+        .as_user(&other)
+        .send()
+        .await;
+    assert_eq!(read.ok()["order"], Value::Null);
+    assert_eq!(
+        shop.pay(&shop.agent, &order, "tok_success", "x2")
+            .await
+            .code(),
+        "FORBIDDEN"
+    );
+    let theirs = shop
+        .app
+        .gql("{ orders { edges { node { id } } } }")
+        .as_user(&other)
+        .send()
+        .await;
+    assert_eq!(theirs.ok()["orders"]["edges"], json!([]));
+    let shop_orders = shop
+        .app
+        .gql("query($shopId: ID!) { orders(shopId: $shopId, status: PENDING_PAYMENT) { edges { node { id } } } }")
+        .vars(json!({ "shopId": shop.shop_id }))
+        .as_user(&shop.agent)
+        .send()
+        .await;
+    assert_eq!(
+        shop_orders.ok()["orders"]["edges"][0]["node"]["id"],
+        order.as_str()
+    );
+}
+
+#[tokio::test]
+async fn bad_quantities_and_foreign_products_are_refused() {
+    let shop = shop_on(TestApp::spawn().await).await;
+    let mug = shop.product("Mug", "9.00", Some(5)).await;
+    let (customer, conversation_id) = shop.customer("customer@example.com").await;
+    let rival = shop.app.sign_up("rival@example.com").await;
+    let rival_shop = shop.app.create_shop(&rival, "rival").await;
+    let foreign = shop
+        .app
+        .create_product(&rival, &rival_shop, "Foreign", "1.00", None)
+        .await;
+    for items in [
+        json!([{ "productId": mug, "quantity": 0 }]),
+        json!([{ "productId": mug, "quantity": -3 }]),
+        json!([{ "productId": mug, "quantity": 1_000_000 }]),
+        json!([]),
+        json!([{ "productId": mug, "quantity": 1 }, { "productId": mug, "quantity": 1 }]),
+        json!([{ "productId": foreign, "quantity": 1 }]),
+    ] {
+        let response = shop.place(&customer, &conversation_id, items.clone()).await;
+        assert_eq!(
+            response.code(),
+            "BAD_USER_INPUT",
+            "{items}: {}",
+            response.body
+        );
+    }
+    assert_eq!(shop.stock(&mug).await, 5, "nothing was reserved");
+    let too_many = shop
+        .place(
+            &customer,
+            &conversation_id,
+            json!([{ "productId": mug, "quantity": 6 }]),
+        )
+        .await;
+    assert_eq!(too_many.code(), "CONFLICT");
+}
+
+#[tokio::test]
+async fn placing_with_a_client_key_is_idempotent() {
+    let shop = shop_on(TestApp::spawn().await).await;
+    let mug = shop.product("Mug", "9.00", Some(5)).await;
+    let (customer, conversation_id) = shop.customer("customer@example.com").await;
+    let place = |quantity: i32| {
+        shop.app
+            .gql(PLACE)
+            .vars(json!({ "input": { "conversationId": conversation_id, "clientKey": "cart-1", "items": [{ "productId": mug, "quantity": quantity }] } }))
+            .as_user(&customer)
+            .send()
+    };
+    let first = order_id(&place(2).await);
+    assert_eq!(order_id(&place(2).await), first);
+    assert_eq!(shop.stock(&mug).await, 3, "reserved once");
+    assert_eq!(place(3).await.code(), "CONFLICT");
+}
+
+#[tokio::test]
+async fn transitions_follow_the_state_machine_and_stock_follows() {
+    let provider = TestPaymentProvider::new();
+    let shop = shop_on(TestApp::spawn_with_provider(provider.clone(), |_| {}).await).await;
+    let mug = shop.product("Mug", "9.00", Some(10)).await;
+    let (customer, conversation_id) = shop.customer("customer@example.com").await;
+    let cancel = "mutation($id: ID!) { cancelOrder(orderId: $id) { order { status } } }";
+    let fulfil = "mutation($id: ID!) { fulfillOrder(orderId: $id) { order { status } } }";
+    let refund = "mutation($input: RefundOrderInput!) { refundOrder(input: $input) { order { status refunded { amount } } } }";
+
+    // Unpaid: the customer cancels, the stock comes back; fulfilling is a conflict.
+    let first = order_id(
+        &shop
+            .place(
+                &customer,
+                &conversation_id,
+                json!([{ "productId": mug, "quantity": 4 }]),
+            )
+            .await,
+    );
+    assert_eq!(
+        shop.app
+            .gql(fulfil)
+            .vars(json!({ "id": first }))
+            .as_user(&shop.agent)
+            .send()
+            .await
+            .code(),
+        "CONFLICT"
+    );
+    let cancelled = shop
+        .app
+        .gql(cancel)
+        .vars(json!({ "id": first }))
+        .as_user(&customer)
+        .send()
+        .await;
+    assert_eq!(
+        cancelled.ok()["cancelOrder"]["order"]["status"],
+        "CANCELLED"
+    );
+    assert_eq!(shop.stock(&mug).await, 10);
+    assert_eq!(
+        shop.app
+            .gql(cancel)
+            .vars(json!({ "id": first }))
+            .as_user(&customer)
+            .send()
+            .await
+            .code(),
+        "CONFLICT"
+    );
+
+    // Paid: cancelling is a conflict; a partial refund keeps it paid and restocks those units.
+    let second = order_id(
+        &shop
+            .place(
+                &customer,
+                &conversation_id,
+                json!([{ "productId": mug, "quantity": 3 }]),
+            )
+            .await,
+    );
+    shop.pay(&customer, &second, "tok_success", "p2").await.ok();
+    assert_eq!(
+        shop.app
+            .gql(cancel)
+            .vars(json!({ "id": second }))
+            .as_user(&shop.agent)
+            .send()
+            .await
+            .code(),
+        "CONFLICT"
+    );
+    let view = shop
+        .app
+        .gql("query($id: ID!) { order(id: $id) { items { id } } }")
+        .vars(json!({ "id": second }))
+        .as_user(&shop.owner)
+        .send()
+        .await;
+    let line = view.ok()["order"]["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let partial = shop
+        .app
+        .gql(refund)
+        .vars(json!({ "input": { "orderId": second, "items": [{ "orderItemId": line, "quantity": 1 }], "idempotencyKey": "r1" } }))
+        .as_user(&shop.owner)
+        .send()
+        .await;
+    assert_eq!(
+        partial.ok()["refundOrder"]["order"],
+        json!({ "status": "PAID", "refunded": { "amount": "9.00" } })
+    );
+    assert_eq!(shop.stock(&mug).await, 8);
+    let by_customer = shop
+        .app
+        .gql(refund)
+        .vars(json!({ "input": { "orderId": second, "idempotencyKey": "r2" } }))
+        .as_user(&customer)
+        .send()
+        .await;
+    assert_eq!(by_customer.code(), "FORBIDDEN");
+    let rest = shop
+        .app
+        .gql(refund)
+        .vars(json!({ "input": { "orderId": second, "idempotencyKey": "r3" } }))
+        .as_user(&shop.owner)
+        .send()
+        .await;
+    assert_eq!(
+        rest.ok()["refundOrder"]["order"],
+        json!({ "status": "REFUNDED", "refunded": { "amount": "27.00" } })
+    );
+    assert_eq!(shop.stock(&mug).await, 10);
+    assert_eq!(provider.net_minor(), 0);
+
+    // Fulfilled: refunding does not restock (the goods left the shop).
+    let third = order_id(
+        &shop
+            .place(
+                &customer,
+                &conversation_id,
+                json!([{ "productId": mug, "quantity": 2 }]),
+            )
+            .await,
+    );
+    shop.pay(&customer, &third, "tok_success", "p3").await.ok();
+    let fulfilled = shop
+        .app
+        .gql(fulfil)
+        .vars(json!({ "id": third }))
+        .as_user(&shop.agent)
+        .send()
+        .await;
+    assert_eq!(
+        fulfilled.ok()["fulfillOrder"]["order"]["status"],
+        "FULFILLED"
+    );
+    assert_eq!(
+        shop.app
+            .gql(fulfil)
+            .vars(json!({ "id": third }))
+            .as_user(&shop.agent)
+            .send()
+            .await
+            .code(),
+        "CONFLICT"
+    );
+    let refunded = shop
+        .app
+        .gql(refund)
+        .vars(json!({ "input": { "orderId": third, "idempotencyKey": "r4" } }))
+        .as_user(&shop.owner)
+        .send()
+        .await;
+    assert_eq!(refunded.ok()["refundOrder"]["order"]["status"], "REFUNDED");
+    assert_eq!(shop.stock(&mug).await, 8);
+}
