@@ -148,6 +148,20 @@ impl Chatshop {
         crate::services::orders::expire_due(&self.state.db, self.state.events.as_ref()).await
     }
 
+    /// Erases hosted message bodies older than the retention period and
+    /// returns how many. The server does this in the background every
+    /// `--retention-sweep-secs`; call it to do it now.
+    ///
+    /// # Errors
+    /// `INTERNAL` on database failures.
+    pub async fn purge_expired_messages(&self) -> Result<u64, Error> {
+        crate::services::privacy::purge_expired_messages(
+            &self.state.db,
+            self.state.config.privacy.message_retention_days,
+        )
+        .await
+    }
+
     /// Seeds the demo shop when the database has no shop yet. Returns whether it did.
     ///
     /// # Errors
@@ -219,6 +233,7 @@ impl ChatshopBuilder {
         }));
         let schema = graphql::build_schema(state.clone());
         spawn_reservation_sweeper(&state);
+        spawn_retention_sweeper(&state);
         Ok(Chatshop { state, schema })
     }
 }
@@ -270,6 +285,32 @@ fn spawn_reservation_sweeper(state: &AppState) {
                 crate::services::orders::expire_due(&state.db, state.events.as_ref()).await
             {
                 tracing::warn!(error = %err, "reservation sweep failed");
+            }
+        }
+    });
+}
+
+/// Erases hosted message bodies past the retention period in the background.
+/// Stops when the instance is dropped.
+fn spawn_retention_sweeper(state: &AppState) {
+    let every = state.config.privacy.retention_sweep_secs;
+    if every == 0 || state.config.privacy.message_retention_days == 0 {
+        return;
+    }
+    let weak = Arc::downgrade(&state.0);
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(Duration::from_secs(every));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            let Some(state) = weak.upgrade() else { break };
+            let days = state.config.privacy.message_retention_days;
+            match crate::services::privacy::purge_expired_messages(&state.db, days).await {
+                Ok(0) => {}
+                Ok(erased) => {
+                    tracing::info!(erased, "erased message bodies past the retention period")
+                }
+                Err(err) => tracing::warn!(error = %err, "retention sweep failed"),
             }
         }
     });

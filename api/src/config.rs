@@ -39,6 +39,10 @@ pub struct Config {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub billing: BillingConfig,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub privacy: PrivacyConfig,
 }
 
 /// The embedded default: a SQLite file in the working directory, created on first run.
@@ -57,6 +61,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             limits: Limits::default(),
             billing: BillingConfig::default(),
+            privacy: PrivacyConfig::default(),
         }
     }
 }
@@ -90,6 +95,15 @@ pub struct AuthConfig {
     )]
     pub audience: String,
 
+    /// Emails of platform administrators (comma-separated): they may change
+    /// the rate card.
+    #[arg(
+        long = "admin-emails",
+        env = "CHATSHOP_ADMIN_EMAILS",
+        value_delimiter = ','
+    )]
+    pub admin_emails: Vec<String>,
+
     /// Lifetime of issued access tokens, in seconds.
     #[arg(
         long = "token-ttl-secs",
@@ -103,6 +117,7 @@ impl Default for AuthConfig {
     fn default() -> Self {
         Self {
             token_secret: None,
+            admin_emails: Vec::new(),
             issuer: "chatshop".to_owned(),
             audience: "chatshop-api".to_owned(),
             token_ttl_secs: 86_400,
@@ -120,6 +135,7 @@ impl fmt::Debug for AuthConfig {
             )
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
+            .field("admin_emails", &self.admin_emails)
             .field("token_ttl_secs", &self.token_ttl_secs)
             .finish()
     }
@@ -230,6 +246,28 @@ impl Default for BillingConfig {
             reservation_ttl_secs: 900,
             reservation_sweep_secs: 30,
             payment_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// What Chatshop keeps, and for how long.
+#[derive(Clone, Debug, clap::Args)]
+pub struct PrivacyConfig {
+    /// Days after which the bodies of hosted messages are erased (metadata
+    /// needed for billing stays); 0 keeps them forever.
+    #[arg(long, env = "CHATSHOP_MESSAGE_RETENTION_DAYS", default_value_t = 365)]
+    pub message_retention_days: u32,
+
+    /// Seconds between retention sweeps (0: no background sweep).
+    #[arg(long, env = "CHATSHOP_RETENTION_SWEEP_SECS", default_value_t = 3_600)]
+    pub retention_sweep_secs: u64,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        Self {
+            message_retention_days: 365,
+            retention_sweep_secs: 3_600,
         }
     }
 }

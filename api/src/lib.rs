@@ -52,7 +52,7 @@ pub mod telemetry;
 
 pub use app::{Chatshop, ChatshopBuilder, connect_database};
 pub use chatshop_migration::Migrator;
-pub use config::{AuthConfig, BillingConfig, Config, Limits};
+pub use config::{AuthConfig, BillingConfig, Config, Limits, PrivacyConfig};
 pub use error::{Error, ErrorCode};
 pub use events::{Event, EventBus};
 pub use graphql::{ChatshopSchema, sdl};

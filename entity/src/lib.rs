@@ -6,13 +6,18 @@
 
 pub mod conversation;
 pub mod enums;
+pub mod invoice;
+pub mod invoice_line;
+pub mod marketing_opt_out;
 pub mod message;
 pub mod order;
 pub mod order_item;
 pub mod payment;
 pub mod prelude;
 pub mod product;
+pub mod rate_change;
 pub mod shop;
 pub mod shop_member;
 pub mod signing_key;
+pub mod usage_record;
 pub mod user;

@@ -30,6 +30,8 @@ pub struct Model {
     pub status: DeliveryStatus,
     pub delivered_at: Option<DateTimeUtc>,
     pub read_at: Option<DateTimeUtc>,
+    /// When the body was erased (retention or the author's deletion).
+    pub redacted_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
 }
 

@@ -15,6 +15,8 @@ pub struct Model {
     /// PHC string of an argon2id hash; never leaves the server.
     pub password_hash: String,
     pub created_at: DateTimeUtc,
+    /// Set when the user deleted their data; their tokens stop working.
+    pub deleted_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -11,6 +11,7 @@ mod m20250101_000001_users_and_shops;
 mod m20250101_000002_catalog;
 mod m20250101_000003_conversations_messages;
 mod m20250101_000004_orders_payments;
+mod m20250101_000005_billing_privacy;
 
 /// Runs Chatshop's migrations in order.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250101_000002_catalog::Migration),
             Box::new(m20250101_000003_conversations_messages::Migration),
             Box::new(m20250101_000004_orders_payments::Migration),
+            Box::new(m20250101_000005_billing_privacy::Migration),
         ]
     }
 }

@@ -27,10 +27,12 @@ pub enum NodeKind {
     Order,
     /// A line of an order.
     OrderItem,
+    /// A shop's invoice.
+    Invoice,
 }
 
 impl NodeKind {
-    const ALL: [NodeKind; 7] = [
+    const ALL: [NodeKind; 8] = [
         NodeKind::User,
         NodeKind::Shop,
         NodeKind::Product,
@@ -38,6 +40,7 @@ impl NodeKind {
         NodeKind::Message,
         NodeKind::Order,
         NodeKind::OrderItem,
+        NodeKind::Invoice,
     ];
 
     fn prefix(self) -> &'static str {
@@ -49,6 +52,7 @@ impl NodeKind {
             Self::Message => "Message",
             Self::Order => "Order",
             Self::OrderItem => "OrderItem",
+            Self::Invoice => "Invoice",
         }
     }
 
@@ -62,6 +66,7 @@ impl NodeKind {
             Self::Message => "message",
             Self::Order => "order",
             Self::OrderItem => "order line",
+            Self::Invoice => "invoice",
         }
     }
 }

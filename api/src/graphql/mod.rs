@@ -6,6 +6,7 @@
 //! data, so [`sdl`] needs no database.
 
 mod account;
+mod billing;
 mod catalog;
 mod context;
 mod conversations;
@@ -35,6 +36,7 @@ pub struct Query(
     catalog::CatalogQuery,
     conversations::ConversationsQuery,
     orders::OrdersQuery,
+    billing::BillingQuery,
 );
 
 /// The root mutation type.
@@ -45,6 +47,7 @@ pub struct Mutation(
     catalog::CatalogMutation,
     conversations::ConversationsMutation,
     orders::OrdersMutation,
+    billing::BillingMutation,
 );
 
 fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {

@@ -38,7 +38,7 @@ impl NodeQuery {
             NodeKind::Order => orders::get(&state.db, actor, uuid)
                 .await?
                 .map(|(model, side)| Node::Order(Order { model, side })),
-            NodeKind::OrderItem => None,
+            NodeKind::OrderItem | NodeKind::Invoice => None,
             NodeKind::Product => match catalog::get_product(&state.db, actor, uuid).await? {
                 Some(product) => Some(Node::Product(Product::load(state, product).await?)),
                 None => None,

@@ -72,7 +72,7 @@ pub(crate) async fn get(
         return not_acceptable();
     };
     let outcome = async {
-        let actor = authenticate(&state, &headers)?;
+        let actor = authenticate(&state, &headers).await?;
         let params = negotiate::params_from_query_string(query.as_deref().unwrap_or(""))
             .map_err(Refusal::bad_request)?;
         Ok::<_, Refusal>((actor, params))
@@ -94,7 +94,7 @@ pub(crate) async fn post(
         return not_acceptable();
     };
     let outcome = async {
-        let actor = authenticate(&state, &headers)?;
+        let actor = authenticate(&state, &headers).await?;
         check_content_type(&headers)?;
         let bytes = read_body(&headers, body, state.app.config.limits.max_body_bytes).await?;
         let json: Value = serde_json::from_slice(&bytes)
@@ -139,7 +139,7 @@ fn not_acceptable() -> Response {
 
 /// A presented token must be valid: a bad one is refused, never treated as
 /// anonymous.
-fn authenticate(state: &HttpState, headers: &HeaderMap) -> Result<Actor, Refusal> {
+async fn authenticate(state: &HttpState, headers: &HeaderMap) -> Result<Actor, Refusal> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(Actor::Anonymous);
     };

@@ -237,12 +237,22 @@ impl Connection {
                     "unauthorized: connection_init must carry a token",
                 ));
             }
-            Some(token) => self
-                .state
-                .app
-                .tokens
-                .verify(&token)
-                .map_err(|_| Close::new(4403, "forbidden: invalid or expired token"))?,
+            Some(token) => {
+                let forbidden = || Close::new(4403, "forbidden: invalid or expired token");
+                let actor = self
+                    .state
+                    .app
+                    .tokens
+                    .verify(&token)
+                    .map_err(|_| forbidden())?;
+                let id = actor.user_id().map_err(|_| forbidden())?;
+                // A user who deleted their data has no valid tokens left.
+                match crate::services::privacy::is_active(&self.state.app.db, id).await {
+                    Ok(true) => actor,
+                    Ok(false) => return Err(forbidden()),
+                    Err(_) => return Err(Close::new(1011, "internal error")),
+                }
+            }
         };
         self.actor = Some(actor);
         self.send(&json!({ "type": "connection_ack" })).await

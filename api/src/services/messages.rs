@@ -86,6 +86,19 @@ pub async fn send(
             Some(input.category.unwrap_or(MessageCategory::Service)),
         ),
     };
+    if category == Some(MessageCategory::Marketing)
+        && chatshop_entity::marketing_opt_out::Entity::find_by_id((
+            conversation.customer_id,
+            conversation.shop_id,
+        ))
+        .one(db)
+        .await?
+        .is_some()
+    {
+        return Err(Error::Conflict(
+            "the customer opted out of this shop's marketing messages",
+        ));
+    }
     let kind = if input.product_id.is_some() {
         MessageKind::ProductReference
     } else {
@@ -198,6 +211,7 @@ pub(crate) async fn append(
         status: Set(DeliveryStatus::Sent),
         delivered_at: Set(None),
         read_at: Set(None),
+        redacted_at: Set(None),
         created_at: Set(now),
     })
     .exec_with_returning(&txn)
@@ -364,14 +378,15 @@ pub enum Receipt {
 }
 
 /// Marks every message the caller's side received, up to `through_seq`, as
-/// delivered or read. Idempotent and never backwards: the conditional update
-/// only moves messages that are behind, and returns exactly those, so each
-/// transition happens once (what billing meters on).
+/// delivered or read (read implies delivered). Idempotent and never
+/// backwards: each conditional update moves only the messages that are
+/// behind and returns exactly those, so a message is first delivered once,
+/// and that is when it is metered, in the same transaction.
 ///
 /// # Errors
 /// `NOT_FOUND` for non-participants, `BAD_USER_INPUT` for a negative seq.
 pub async fn mark(
-    db: &impl ConnectionTrait,
+    db: &(impl ConnectionTrait + TransactionTrait),
     events: &dyn EventBus,
     actor: &Actor,
     conversation_id: Uuid,
@@ -386,40 +401,39 @@ pub async fn mark(
     }
     let (conversation, side) = conversations::access(db, actor, conversation_id).await?;
     let now = chrono::Utc::now();
-    let mut update = Query::update();
-    update.table(message::Entity);
-    let behind: &[DeliveryStatus] = match receipt {
-        Receipt::Delivered => {
-            update
-                .value(message::Column::Status, DeliveryStatus::Delivered)
-                .value(message::Column::DeliveredAt, now);
-            &[DeliveryStatus::Sent]
-        }
-        Receipt::Read => {
-            update
-                .value(message::Column::Status, DeliveryStatus::Read)
-                .value(message::Column::ReadAt, now)
-                .value(
-                    message::Column::DeliveredAt,
-                    Expr::col(message::Column::DeliveredAt).if_null(now),
-                );
-            &[DeliveryStatus::Sent, DeliveryStatus::Delivered]
-        }
+    let incoming = || {
+        let mut update = Query::update();
+        update
+            .table(message::Entity)
+            .and_where(Expr::col(message::Column::ConversationId).eq(conversation_id))
+            .and_where(Expr::col(message::Column::Seq).lte(through_seq))
+            .and_where(
+                Expr::col(message::Column::AuthorKind)
+                    .is_in(side.incoming_kinds().iter().map(|k| k.to_value())),
+            )
+            .returning_all();
+        update
     };
-    update
-        .and_where(Expr::col(message::Column::ConversationId).eq(conversation_id))
-        .and_where(Expr::col(message::Column::Seq).lte(through_seq))
-        .and_where(
-            Expr::col(message::Column::AuthorKind)
-                .is_in(side.incoming_kinds().iter().map(|k| k.to_value())),
-        )
-        .and_where(Expr::col(message::Column::Status).is_in(behind.iter().map(|s| s.to_value())))
-        .returning_all();
-    let rows = db.query_all(&update).await?;
-    let mut changed = rows
-        .iter()
-        .map(|row| message::Model::from_query_result(row, ""))
-        .collect::<Result<Vec<_>, _>>()?;
+    let txn = db.begin().await?;
+    // First delivery: SENT → DELIVERED (→ READ below for a read receipt).
+    let mut deliver = incoming();
+    deliver
+        .value(message::Column::Status, DeliveryStatus::Delivered)
+        .value(message::Column::DeliveredAt, now)
+        .and_where(Expr::col(message::Column::Status).eq(DeliveryStatus::Sent));
+    let delivered = models(txn.query_all(&deliver).await?)?;
+    crate::services::billing::meter(&txn, conversation.shop_id, &delivered).await?;
+    let mut changed = delivered;
+    if receipt == Receipt::Read {
+        let mut read = incoming();
+        read.value(message::Column::Status, DeliveryStatus::Read)
+            .value(message::Column::ReadAt, now)
+            .and_where(Expr::col(message::Column::Status).eq(DeliveryStatus::Delivered));
+        let read = models(txn.query_all(&read).await?)?;
+        changed.retain(|m| !read.iter().any(|r| r.id == m.id));
+        changed.extend(read);
+    }
+    txn.commit().await?;
     changed.sort_by_key(|m| m.seq);
     if !changed.is_empty() {
         events
@@ -431,6 +445,13 @@ pub async fn mark(
             .await;
     }
     Ok(changed)
+}
+
+fn models(rows: Vec<sea_orm::QueryResult>) -> Result<Vec<message::Model>, Error> {
+    Ok(rows
+        .iter()
+        .map(|row| message::Model::from_query_result(row, ""))
+        .collect::<Result<Vec<_>, _>>()?)
 }
 
 #[cfg(test)]

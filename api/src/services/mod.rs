@@ -12,11 +12,13 @@
 //! * a failed write leaves nothing behind: multi-row writes run in one
 //!   transaction.
 
+pub mod billing;
 pub mod catalog;
 pub mod conversations;
 pub mod messages;
 pub mod orders;
 pub mod payments;
+pub mod privacy;
 pub mod shops;
 pub mod users;
 

@@ -49,6 +49,7 @@ pub async fn sign_up(
         name: Set(name),
         password_hash: Set(password_hash),
         created_at: Set(chrono::Utc::now()),
+        deleted_at: Set(None),
     };
     user::Entity::insert(account)
         .exec_with_returning(db)

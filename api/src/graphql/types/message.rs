@@ -65,9 +65,15 @@ impl Message {
         self.0.kind.into()
     }
 
-    /// The text (may be empty for a bare product reference).
+    /// The text (may be empty for a bare product reference, or once erased).
     async fn text(&self) -> &str {
         &self.0.body
+    }
+
+    /// Whether the text was erased (by the retention period, or because its
+    /// author deleted their data).
+    async fn redacted(&self) -> bool {
+        self.0.redacted_at.is_some()
     }
 
     /// The product the message refers to, as it is now (`null` when there is

@@ -14,6 +14,15 @@ pub(crate) struct Money {
 }
 
 impl Money {
+    /// From micro-units (millionths of the major unit) of `currency_code`:
+    /// exact for per-message rates such as half a cent (`"0.005000"`).
+    pub fn from_micro(micro: i64, currency_code: &str) -> Self {
+        Self {
+            amount: format_decimal(micro, 6),
+            currency_code: currency_code.to_owned(),
+        }
+    }
+
     /// From minor units of `currency`.
     pub fn from_minor(minor: i64, currency: Currency) -> Self {
         Self {

@@ -80,6 +80,13 @@ impl Shop {
             .map(ShopRole::from))
     }
 
+    /// Whether the caller accepts this shop's `MARKETING` messages (`null`
+    /// when anonymous); change it with `setMarketingConsent`.
+    async fn viewer_accepts_marketing(&self, ctx: &Context<'_>) -> Result<Option<bool>> {
+        let state = ctx.state()?;
+        Ok(crate::services::privacy::marketing_consent(&state.db, ctx.actor(), self.0.id).await?)
+    }
+
     /// The people who work in this shop, oldest first. Members only.
     async fn members(&self, ctx: &Context<'_>) -> Result<Vec<ShopMember>> {
         let state = ctx.state()?;

@@ -1,0 +1,506 @@
+//! Billing: the rate card, exactly-once metering of delivered business
+//! messages, usage, and immutable invoices.
+//!
+//! Money here is in micro-units (a millionth of the major unit), so a rate of
+//! half a US cent is exactly 5 000. Message charges are in US dollars, as the
+//! rate card is; platform fees are in each shop's own currency. Billing reads
+//! counts and amounts only, never message content.
+
+use std::collections::BTreeMap;
+
+use chatshop_entity::enums::{MessageCategory, OrderStatus, ShopRole};
+use chatshop_entity::{invoice, invoice_line, message, order, rate_change, usage_record};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    TransactionSession, TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::{new_id, shops};
+use crate::Error;
+use crate::auth::Actor;
+use crate::auth::policy::{self, ShopPermission};
+use crate::domain::money::Currency;
+
+/// The currency of the rate card and of message charges.
+pub const RATE_CURRENCY: &str = "USD";
+
+/// Micro-units in one major unit.
+pub const MICROS_PER_UNIT: i64 = 1_000_000;
+
+/// Every billable category, in display order.
+pub const CATEGORIES: [MessageCategory; 4] = [
+    MessageCategory::Service,
+    MessageCategory::Utility,
+    MessageCategory::Authentication,
+    MessageCategory::Marketing,
+];
+
+/// The default price per delivered message, in micro-USD, before any change:
+/// from half a cent (service replies) to nine cents (marketing).
+pub fn default_rate(category: MessageCategory) -> i64 {
+    match category {
+        MessageCategory::Service => 5_000,
+        MessageCategory::Utility => 15_000,
+        MessageCategory::Authentication => 30_000,
+        MessageCategory::Marketing => 90_000,
+    }
+}
+
+/// The most a message may cost (1 USD): a typo guard for rate changes.
+const MAX_RATE_MICRO: i64 = MICROS_PER_UNIT;
+
+/// One category's current price.
+#[derive(Clone, Debug)]
+pub struct Rate {
+    /// The category.
+    pub category: MessageCategory,
+    /// Micro-USD per delivered message.
+    pub rate_micro: i64,
+    /// When this rate took effect (`None`: the default, always in force).
+    pub effective_from: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The rate of every category in force at `at`.
+pub async fn rate_card(
+    db: &impl ConnectionTrait,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<Rate>, Error> {
+    let mut rates = Vec::with_capacity(CATEGORIES.len());
+    for category in CATEGORIES {
+        let latest = rate_change::Entity::find()
+            .filter(rate_change::Column::Category.eq(category))
+            .filter(rate_change::Column::EffectiveFrom.lte(at))
+            .order_by_desc(rate_change::Column::EffectiveFrom)
+            .one(db)
+            .await?;
+        rates.push(match latest {
+            Some(change) => Rate {
+                category,
+                rate_micro: change.rate_micro,
+                effective_from: Some(change.effective_from),
+            },
+            None => Rate {
+                category,
+                rate_micro: default_rate(category),
+                effective_from: None,
+            },
+        });
+    }
+    Ok(rates)
+}
+
+/// Changes the price of a category from now on (platform administrators only).
+/// Deliveries already metered keep the rate they were metered at.
+///
+/// # Errors
+/// `FORBIDDEN` for anyone but an administrator; `BAD_USER_INPUT` for a
+/// malformed or absurd rate.
+pub async fn set_rate(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    admin_emails: &[String],
+    category: MessageCategory,
+    rate: &str,
+) -> Result<Rate, Error> {
+    let caller = actor.user_id()?;
+    let account = chatshop_entity::user::Entity::find_by_id(caller)
+        .one(db)
+        .await?
+        .ok_or(Error::Unauthenticated)?;
+    if !admin_emails
+        .iter()
+        .any(|admin| admin.trim().eq_ignore_ascii_case(&account.email))
+    {
+        return Err(Error::Forbidden);
+    }
+    let rate_micro = crate::domain::money::parse_decimal(rate, 6)
+        .filter(|r| (0..=MAX_RATE_MICRO).contains(r))
+        .ok_or_else(|| {
+            Error::invalid(
+                "input.rate",
+                "a rate is a decimal amount of USD between 0 and 1, at most 6 decimals",
+            )
+        })?;
+    let now = chrono::Utc::now();
+    rate_change::Entity::insert(rate_change::ActiveModel {
+        id: Set(new_id()),
+        category: Set(category),
+        rate_micro: Set(rate_micro),
+        effective_from: Set(now),
+        changed_by: Set(caller),
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(Rate {
+        category,
+        rate_micro,
+        effective_from: Some(now),
+    })
+}
+
+/// Meters messages that were just delivered for the first time: one usage
+/// record per billable (business) message at the rate in force now. Runs in
+/// the transaction that moved them to delivered; the unique message id makes
+/// a second record impossible even if a caller got that wrong.
+pub(crate) async fn meter(
+    txn: &impl ConnectionTrait,
+    shop_id: Uuid,
+    delivered: &[message::Model],
+) -> Result<(), Error> {
+    let billable: Vec<(&message::Model, MessageCategory)> = delivered
+        .iter()
+        .filter_map(|m| m.category.map(|c| (m, c)))
+        .collect();
+    if billable.is_empty() {
+        return Ok(());
+    }
+    let now = chrono::Utc::now();
+    let rates = rate_card(txn, now).await?;
+    let rate_of = |category: MessageCategory| {
+        rates
+            .iter()
+            .find(|r| r.category == category)
+            .map_or_else(|| default_rate(category), |r| r.rate_micro)
+    };
+    let records = billable
+        .into_iter()
+        .map(|(message, category)| usage_record::ActiveModel {
+            id: Set(new_id()),
+            message_id: Set(message.id),
+            shop_id: Set(shop_id),
+            category: Set(category),
+            rate_micro: Set(rate_of(category)),
+            delivered_at: Set(message.delivered_at.unwrap_or(now)),
+        });
+    usage_record::Entity::insert_many(records)
+        .on_conflict_do_nothing_on([usage_record::Column::MessageId])
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// Delivered messages and their cost in one category.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CategoryUsage {
+    /// The category.
+    pub category: MessageCategory,
+    /// Delivered messages.
+    pub messages: i64,
+    /// Their cost, micro-USD.
+    pub amount_micro: i64,
+}
+
+/// A shop's usage over a period.
+#[derive(Clone, Debug)]
+pub struct Usage {
+    /// Start, inclusive.
+    pub from: chrono::DateTime<chrono::Utc>,
+    /// End, exclusive.
+    pub to: chrono::DateTime<chrono::Utc>,
+    /// Per category (all four, zeros included).
+    pub categories: Vec<CategoryUsage>,
+    /// Platform fees on orders paid in the period, micro-units of `currency`.
+    pub platform_fees_micro: i64,
+    /// Orders paid in the period.
+    pub paid_orders: i64,
+    /// The shop's currency.
+    pub currency: Currency,
+}
+
+impl Usage {
+    /// Total message charges, micro-USD.
+    pub fn messages_total_micro(&self) -> i64 {
+        self.categories.iter().map(|c| c.amount_micro).sum()
+    }
+}
+
+/// A shop's usage between `from` (inclusive) and `to` (exclusive). Owners only.
+///
+/// # Errors
+/// `FORBIDDEN` for agents, customers and strangers; `BAD_USER_INPUT` when
+/// `from` is not before `to`.
+pub async fn usage(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    shop_id: Uuid,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) -> Result<Usage, Error> {
+    let shop = require_owner(db, actor, shop_id).await?;
+    if from >= to {
+        return Err(Error::invalid("from", "from must be before to"));
+    }
+    compute_usage(
+        db,
+        shop_id,
+        Currency::from_stored(&shop.currency)?,
+        from,
+        to,
+    )
+    .await
+}
+
+async fn compute_usage(
+    db: &impl ConnectionTrait,
+    shop_id: Uuid,
+    currency: Currency,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) -> Result<Usage, Error> {
+    let records = usage_record::Entity::find()
+        .filter(usage_record::Column::ShopId.eq(shop_id))
+        .filter(usage_record::Column::DeliveredAt.gte(from))
+        .filter(usage_record::Column::DeliveredAt.lt(to))
+        .all(db)
+        .await?;
+    let mut by_category: BTreeMap<usize, CategoryUsage> = CATEGORIES
+        .iter()
+        .enumerate()
+        .map(|(index, category)| {
+            (
+                index,
+                CategoryUsage {
+                    category: *category,
+                    messages: 0,
+                    amount_micro: 0,
+                },
+            )
+        })
+        .collect();
+    for record in records {
+        let index = CATEGORIES
+            .iter()
+            .position(|c| *c == record.category)
+            .unwrap_or(0);
+        if let Some(entry) = by_category.get_mut(&index) {
+            entry.messages += 1;
+            entry.amount_micro += record.rate_micro;
+        }
+    }
+    let paid = order::Entity::find()
+        .filter(order::Column::ShopId.eq(shop_id))
+        .filter(order::Column::PaidAt.gte(from))
+        .filter(order::Column::PaidAt.lt(to))
+        .filter(order::Column::Status.ne(OrderStatus::PendingPayment))
+        .all(db)
+        .await?;
+    let scale = 10_i64.pow(6_u32.saturating_sub(currency.exponent()));
+    let platform_fees_micro = paid
+        .iter()
+        .map(|o| o.platform_fee_minor.saturating_mul(scale))
+        .sum();
+    Ok(Usage {
+        from,
+        to,
+        categories: by_category.into_values().collect(),
+        platform_fees_micro,
+        paid_orders: i64::try_from(paid.len()).unwrap_or(i64::MAX),
+        currency,
+    })
+}
+
+/// Closes a shop's billing period at `period_end`: an immutable invoice of
+/// everything since the previous invoice (or since the shop opened). Closing
+/// at the same end again returns the same invoice. Owners only.
+///
+/// # Errors
+/// `FORBIDDEN` for anyone but an owner; `BAD_USER_INPUT` when `period_end` is
+/// in the future or not after the previous period's end.
+pub async fn close_period(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    actor: &Actor,
+    shop_id: Uuid,
+    period_end: chrono::DateTime<chrono::Utc>,
+) -> Result<invoice::Model, Error> {
+    let shop = require_owner(db, actor, shop_id).await?;
+    if let Some(existing) = invoice::Entity::find()
+        .filter(invoice::Column::ShopId.eq(shop_id))
+        .filter(invoice::Column::PeriodEnd.eq(period_end))
+        .one(db)
+        .await?
+    {
+        return Ok(existing);
+    }
+    if period_end > chrono::Utc::now() {
+        return Err(Error::invalid(
+            "periodEnd",
+            "a period can only be closed once it has ended",
+        ));
+    }
+    let previous = invoice::Entity::find()
+        .filter(invoice::Column::ShopId.eq(shop_id))
+        .order_by_desc(invoice::Column::PeriodEnd)
+        .one(db)
+        .await?;
+    let period_start = previous.map_or(shop.created_at, |p| p.period_end);
+    if period_end <= period_start {
+        return Err(Error::invalid(
+            "periodEnd",
+            "periodEnd must be after the end of the previous period",
+        ));
+    }
+    let currency = Currency::from_stored(&shop.currency)?;
+    let usage = compute_usage(db, shop_id, currency, period_start, period_end).await?;
+
+    let txn = db.begin().await?;
+    let invoice_id = new_id();
+    let inserted = invoice::Entity::insert(invoice::ActiveModel {
+        id: Set(invoice_id),
+        shop_id: Set(shop_id),
+        period_start: Set(period_start),
+        period_end: Set(period_end),
+        created_at: Set(chrono::Utc::now()),
+    })
+    .exec_with_returning(&txn)
+    .await;
+    let created = match inserted {
+        Ok(created) => created,
+        Err(err)
+            if matches!(
+                err.sql_err(),
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+            ) =>
+        {
+            // Closed concurrently: the other close's invoice is the one.
+            txn.rollback().await?;
+            return invoice::Entity::find()
+                .filter(invoice::Column::ShopId.eq(shop_id))
+                .filter(invoice::Column::PeriodEnd.eq(period_end))
+                .one(db)
+                .await?
+                .ok_or_else(|| Error::internal("invoice vanished after a unique violation"));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let mut lines: Vec<invoice_line::ActiveModel> = usage
+        .categories
+        .iter()
+        .map(|c| {
+            line(
+                invoice_id,
+                "MESSAGES",
+                Some(category_name(c.category)),
+                c.messages,
+                c.amount_micro,
+                RATE_CURRENCY,
+                &format!(
+                    "Delivered {} messages",
+                    category_name(c.category).to_lowercase()
+                ),
+            )
+        })
+        .collect();
+    lines.push(line(
+        invoice_id,
+        "PLATFORM_FEES",
+        None,
+        usage.paid_orders,
+        usage.platform_fees_micro,
+        currency.code(),
+        "Platform fees on payments",
+    ));
+    lines.push(line(
+        invoice_id,
+        "HOSTING",
+        None,
+        1,
+        0,
+        RATE_CURRENCY,
+        "Conversation hosting (free)",
+    ));
+    invoice_line::Entity::insert_many(lines)
+        .exec_without_returning(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(created)
+}
+
+fn line(
+    invoice_id: Uuid,
+    kind: &str,
+    category: Option<&str>,
+    quantity: i64,
+    amount_micro: i64,
+    currency: &str,
+    description: &str,
+) -> invoice_line::ActiveModel {
+    invoice_line::ActiveModel {
+        id: Set(new_id()),
+        invoice_id: Set(invoice_id),
+        kind: Set(kind.to_owned()),
+        category: Set(category.map(str::to_owned)),
+        quantity: Set(quantity),
+        amount_micro: Set(amount_micro),
+        currency: Set(currency.to_owned()),
+        description: Set(description.to_owned()),
+    }
+}
+
+/// The stored name of a category.
+pub fn category_name(category: MessageCategory) -> &'static str {
+    match category {
+        MessageCategory::Service => "SERVICE",
+        MessageCategory::Utility => "UTILITY",
+        MessageCategory::Authentication => "AUTHENTICATION",
+        MessageCategory::Marketing => "MARKETING",
+    }
+}
+
+/// A page of a shop's invoices, oldest first. Owners only.
+pub async fn invoices(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    shop_id: Uuid,
+    page: &crate::domain::page::PageRequest,
+) -> Result<crate::domain::page::Page<invoice::Model>, Error> {
+    require_owner(db, actor, shop_id).await?;
+    super::paginate(
+        db,
+        invoice::Entity::find().filter(invoice::Column::ShopId.eq(shop_id)),
+        invoice::Column::Id,
+        page,
+    )
+    .await
+}
+
+/// An invoice's lines, in the order they were written.
+pub async fn lines_of(
+    db: &impl ConnectionTrait,
+    invoice_id: Uuid,
+) -> Result<Vec<invoice_line::Model>, Error> {
+    Ok(invoice_line::Entity::find()
+        .filter(invoice_line::Column::InvoiceId.eq(invoice_id))
+        .order_by_asc(invoice_line::Column::Id)
+        .all(db)
+        .await?)
+}
+
+async fn require_owner(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    shop_id: Uuid,
+) -> Result<chatshop_entity::shop::Model, Error> {
+    actor.user_id()?;
+    let shop = shops::get(db, shop_id)
+        .await?
+        .ok_or_else(|| Error::invalid("shopId", "no shop with this id"))?;
+    let role = policy::require(
+        shops::role_of(db, actor, shop_id).await?,
+        ShopPermission::Manage,
+    )?;
+    debug_assert_eq!(role, ShopRole::Owner);
+    Ok(shop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_rates_span_half_a_cent_to_nine_cents() {
+        let rates: Vec<i64> = CATEGORIES.iter().map(|c| default_rate(*c)).collect();
+        assert_eq!(rates.iter().min(), Some(&5_000));
+        assert_eq!(rates.iter().max(), Some(&90_000));
+    }
+}
