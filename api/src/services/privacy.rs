@@ -239,7 +239,9 @@ pub async fn delete(
         .value(user::Column::PasswordHash, "!deleted")
         .value(user::Column::DeletedAt, now)
         .and_where(Expr::col(user::Column::Id).eq(caller));
-    txn.execute(&anonymise).await?;
+    if txn.execute(&anonymise).await?.rows_affected() != 1 {
+        return Err(Error::internal("account to anonymise not found"));
+    }
     let mut erase = Query::update();
     erase
         .table(message::Entity)

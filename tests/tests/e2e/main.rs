@@ -4,6 +4,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing)]
 
 mod accounts;
+mod billing;
 mod catalog;
 mod embedding;
 mod graphql_http;
