@@ -24,6 +24,11 @@ pub struct Config {
     #[arg(long, env = "CHATSHOP_PLAYGROUND", default_value_t = true, action = clap::ArgAction::Set)]
     pub playground: bool,
 
+    /// Serve the playground's files from this directory instead of the copy
+    /// built into the binary (for working on the playground).
+    #[arg(long, env = "CHATSHOP_PLAYGROUND_DIR")]
+    pub playground_dir: Option<std::path::PathBuf>,
+
     /// Seed a demo shop with products when the database has no shop yet.
     #[arg(long, env = "CHATSHOP_SEED_DEMO", default_value_t = true, action = clap::ArgAction::Set)]
     pub seed_demo: bool,
@@ -57,6 +62,7 @@ impl Default for Config {
             db_max_connections: 10,
             listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
             playground: true,
+            playground_dir: None,
             seed_demo: true,
             auth: AuthConfig::default(),
             limits: Limits::default(),

@@ -574,6 +574,24 @@ pub mod ws {
             message["payload"].clone()
         }
 
+        /// The next protocol message, or `None` after `wait` (pings answered).
+        pub async fn try_receive(&mut self, wait: Duration) -> Option<Value> {
+            loop {
+                let frame = tokio::time::timeout(wait, self.socket.next())
+                    .await
+                    .ok()??
+                    .ok()?;
+                if let Message::Text(text) = frame {
+                    let message: Value = serde_json::from_str(&text).ok()?;
+                    if message["type"] == "ping" {
+                        self.send(json!({ "type": "pong" })).await;
+                        continue;
+                    }
+                    return Some(message);
+                }
+            }
+        }
+
         /// Waits for the server to close the socket; returns the code and reason.
         pub async fn closed(&mut self) -> (u16, String) {
             loop {

@@ -7,15 +7,14 @@
 //! (413), and batches are off unless configured.
 
 use async_graphql::parser::types::OperationType;
-use async_graphql::{Request, Response as GraphqlResponse, ServerError, Variables};
+use async_graphql::{Request, Response as GraphqlResponse, ServerError};
 use axum::body::{Body, Bytes};
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
 
 use super::HttpState;
-use super::negotiate::{self, ContentTypeProblem, GraphqlParams, ResponseMedia};
+use super::negotiate::{self, ContentTypeProblem, GraphqlParams, PostBody, ResponseMedia};
 use crate::auth::Actor;
 use crate::error::{ErrorCode, classify_all};
 
@@ -65,15 +64,16 @@ impl Refusal {
 /// `GET /graphql`: queries only, parameters in the URL.
 pub(crate) async fn get(
     State(state): State<HttpState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    request: axum::extract::Request,
 ) -> Response {
-    let Some(media) = negotiate_or_refuse(&headers) else {
+    let (parts, _) = request.into_parts();
+    let headers = &parts.headers;
+    let Some(media) = negotiate_or_refuse(headers) else {
         return not_acceptable();
     };
     let outcome = async {
-        let actor = authenticate(&state, &headers).await?;
-        let params = negotiate::params_from_query_string(query.as_deref().unwrap_or(""))
+        let actor = authenticate(&state, headers).await?;
+        let params = negotiate::params_from_query_string(parts.uri.query().unwrap_or(""))
             .map_err(Refusal::bad_request)?;
         Ok::<_, Refusal>((actor, params))
     }
@@ -87,31 +87,27 @@ pub(crate) async fn get(
 /// `POST /graphql`: a JSON body.
 pub(crate) async fn post(
     State(state): State<HttpState>,
-    headers: HeaderMap,
-    body: Body,
+    request: axum::extract::Request,
 ) -> Response {
-    let Some(media) = negotiate_or_refuse(&headers) else {
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    let Some(media) = negotiate_or_refuse(headers) else {
         return not_acceptable();
     };
     let outcome = async {
-        let actor = authenticate(&state, &headers).await?;
-        check_content_type(&headers)?;
-        let bytes = read_body(&headers, body, state.app.config.limits.max_body_bytes).await?;
-        let json: Value = serde_json::from_slice(&bytes)
-            .map_err(|_| Refusal::bad_request("the request body is not valid JSON"))?;
-        Ok::<_, Refusal>((actor, json))
+        let actor = authenticate(&state, headers).await?;
+        check_content_type(headers)?;
+        let bytes = read_body(headers, body, state.app.config.limits.max_body_bytes).await?;
+        let parsed = negotiate::params_from_body(&bytes).map_err(Refusal::bad_request)?;
+        Ok::<_, Refusal>((actor, parsed))
     }
     .await;
-    let (actor, json) = match outcome {
-        Ok(parsed) => parsed,
-        Err(refusal) => return refusal.into_response(media),
-    };
-    if let Value::Array(batch) = json {
-        return execute_batch(&state, media, actor, batch).await;
-    }
-    match negotiate::params_from_json(json) {
-        Ok(params) => execute(&state, media, actor, params, Method::Post).await,
-        Err(message) => Refusal::bad_request(message).into_response(media),
+    match outcome {
+        Ok((actor, PostBody::Single(params))) => {
+            execute(&state, media, actor, params, Method::Post).await
+        }
+        Ok((actor, PostBody::Batch(batch))) => execute_batch(&state, media, actor, batch).await,
+        Err(refusal) => refusal.into_response(media),
     }
 }
 
@@ -262,7 +258,7 @@ async fn execute_batch(
     state: &HttpState,
     media: ResponseMedia,
     actor: Actor,
-    batch: Vec<Value>,
+    batch: Vec<GraphqlParams>,
 ) -> Response {
     let max_batch = state.app.config.limits.max_batch;
     if max_batch == 0 {
@@ -275,16 +271,12 @@ async fn execute_batch(
         return Refusal::bad_request(format!("a batch holds 1 to {max_batch} operations"))
             .into_response(media);
     }
-    let mut requests = Vec::with_capacity(batch.len());
-    for item in batch {
-        match negotiate::params_from_json(item) {
-            Ok(params) => requests.push(into_request(params, actor.clone())),
-            Err(message) => return Refusal::bad_request(message).into_response(media),
-        }
-    }
-    let mut responses = Vec::with_capacity(requests.len());
-    for request in requests {
-        let mut response = state.schema.execute(request).await;
+    let mut responses = Vec::with_capacity(batch.len());
+    for params in batch {
+        let mut response = state
+            .schema
+            .execute(into_request(params, actor.clone()))
+            .await;
         classify_all(&mut response.errors);
         responses.push(response);
     }
@@ -299,16 +291,12 @@ async fn execute_batch(
 
 fn into_request(params: GraphqlParams, actor: Actor) -> Request {
     let mut request = Request::new(params.query)
-        .variables(Variables::from_json(Value::Object(params.variables)))
+        .variables(params.variables)
         .data(actor);
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
     }
-    for (key, value) in params.extensions {
-        if let Ok(value) = async_graphql::Value::from_json(value) {
-            request.extensions.insert(key, value);
-        }
-    }
+    request.extensions = params.extensions;
     request
 }
 

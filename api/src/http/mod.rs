@@ -29,8 +29,17 @@ pub(crate) fn router(app: AppState, schema: ChatshopSchema) -> Router {
         .route("/graphql/ws", get(ws::upgrade))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz));
+    #[cfg(feature = "stock-http-handler")]
+    {
+        router = router.route_service(
+            "/graphql-stock",
+            async_graphql_axum::GraphQL::new(state.schema.clone()),
+        );
+    }
     if playground_enabled {
-        router = router.route("/", get(playground::index));
+        router = router
+            .route("/", get(playground::index))
+            .route("/playground/{*path}", get(playground::asset));
     }
     router.with_state(state)
 }

@@ -1,7 +1,9 @@
 //! The pure parts of GraphQL over HTTP: media types and request parameters.
 //! Kept free of I/O so each rule is unit-tested on its own.
 
-use serde_json::{Map, Value};
+use async_graphql::{Extensions, Variables};
+use serde::Deserialize;
+use serde_json::Value;
 
 /// The media type of a GraphQL response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,37 +115,71 @@ pub(crate) fn check_content_type(content_type: Option<&str>) -> Result<(), Conte
 }
 
 /// The parameters of one GraphQL request, checked for shape.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub(crate) struct GraphqlParams {
     pub query: String,
     pub operation_name: Option<String>,
-    pub variables: Map<String, Value>,
-    pub extensions: Map<String, Value>,
+    pub variables: Variables,
+    pub extensions: Extensions,
 }
 
-/// Reads the parameters from a JSON object (a POST body).
-pub(crate) fn params_from_json(body: Value) -> Result<GraphqlParams, String> {
-    let Value::Object(mut object) = body else {
-        return Err("the request body must be a JSON object".to_owned());
-    };
-    let query = match object.remove("query") {
-        Some(Value::String(query)) => query,
-        Some(_) => return Err("`query` must be a string".to_owned()),
-        None => return Err("`query` is missing".to_owned()),
-    };
-    let operation_name = match object.remove("operationName") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(name)) => Some(name),
-        Some(_) => return Err("`operationName` must be a string".to_owned()),
-    };
-    let variables = optional_object(object.remove("variables"), "variables")?;
-    let extensions = optional_object(object.remove("extensions"), "extensions")?;
-    Ok(GraphqlParams {
-        query,
-        operation_name,
-        variables,
-        extensions,
-    })
+/// The request parameters as they travel, deserialised straight into the
+/// types execution needs: no intermediate JSON tree on the hot path. Wrong
+/// types (a `query` that is a number, `variables` that are a list) are
+/// refused by serde with a message that says what was expected.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireParams {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<Variables>,
+    extensions: Option<Extensions>,
+}
+
+impl WireParams {
+    fn into_params(self) -> Result<GraphqlParams, String> {
+        Ok(GraphqlParams {
+            query: self.query.ok_or_else(|| "`query` is missing".to_owned())?,
+            operation_name: self.operation_name,
+            variables: self.variables.unwrap_or_default(),
+            extensions: self.extensions.unwrap_or_default(),
+        })
+    }
+}
+
+/// A POST body: one request, or (when the body is a JSON array) a batch.
+pub(crate) enum PostBody {
+    Single(GraphqlParams),
+    Batch(Vec<GraphqlParams>),
+}
+
+/// Parses a POST body.
+pub(crate) fn params_from_body(body: &[u8]) -> Result<PostBody, String> {
+    let malformed = |err: serde_json::Error| format!("malformed request: {err}");
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    match first {
+        Some(b'{') => serde_json::from_slice::<WireParams>(body)
+            .map_err(malformed)?
+            .into_params()
+            .map(PostBody::Single),
+        Some(b'[') => serde_json::from_slice::<Vec<WireParams>>(body)
+            .map_err(malformed)?
+            .into_iter()
+            .map(WireParams::into_params)
+            .collect::<Result<Vec<_>, _>>()
+            .map(PostBody::Batch),
+        _ => Err("the request body must be a JSON object".to_owned()),
+    }
+}
+
+/// Reads the parameters from a JSON value (a WebSocket `subscribe` payload).
+pub(crate) fn params_from_json(payload: Value) -> Result<GraphqlParams, String> {
+    if !payload.is_object() {
+        return Err("the payload must be a JSON object".to_owned());
+    }
+    serde_json::from_value::<WireParams>(payload)
+        .map_err(|err| format!("malformed request: {err}"))?
+        .into_params()
 }
 
 /// Reads the parameters from a URL query string (a GET request), where
@@ -151,43 +187,32 @@ pub(crate) fn params_from_json(body: Value) -> Result<GraphqlParams, String> {
 pub(crate) fn params_from_query_string(query_string: &str) -> Result<GraphqlParams, String> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query_string)
         .map_err(|_| "the query string is malformed".to_owned())?;
-    let mut query = None;
-    let mut operation_name = None;
-    let mut variables = Map::new();
-    let mut extensions = Map::new();
+    let mut wire = WireParams {
+        query: None,
+        operation_name: None,
+        variables: None,
+        extensions: None,
+    };
     for (key, value) in pairs {
         match key.as_str() {
-            "query" => query = Some(value),
-            "operationName" => operation_name = Some(value).filter(|v| !v.is_empty()),
-            "variables" => variables = json_object_param(&value, "variables")?,
-            "extensions" => extensions = json_object_param(&value, "extensions")?,
+            "query" => wire.query = Some(value),
+            "operationName" => wire.operation_name = Some(value).filter(|v| !v.is_empty()),
+            "variables" if !value.is_empty() => {
+                wire.variables = Some(
+                    serde_json::from_str(&value)
+                        .map_err(|_| "`variables` must be a JSON-encoded object".to_owned())?,
+                );
+            }
+            "extensions" if !value.is_empty() => {
+                wire.extensions = Some(
+                    serde_json::from_str(&value)
+                        .map_err(|_| "`extensions` must be a JSON-encoded object".to_owned())?,
+                );
+            }
             _ => {}
         }
     }
-    let query = query.ok_or_else(|| "`query` is missing".to_owned())?;
-    Ok(GraphqlParams {
-        query,
-        operation_name,
-        variables,
-        extensions,
-    })
-}
-
-fn optional_object(value: Option<Value>, name: &str) -> Result<Map<String, Value>, String> {
-    match value {
-        None | Some(Value::Null) => Ok(Map::new()),
-        Some(Value::Object(map)) => Ok(map),
-        Some(_) => Err(format!("`{name}` must be an object")),
-    }
-}
-
-fn json_object_param(raw: &str, name: &str) -> Result<Map<String, Value>, String> {
-    if raw.is_empty() {
-        return Ok(Map::new());
-    }
-    let value: Value =
-        serde_json::from_str(raw).map_err(|_| format!("`{name}` must be a JSON-encoded object"))?;
-    optional_object(Some(value), name)
+    wire.into_params()
 }
 
 #[cfg(test)]
@@ -257,20 +282,33 @@ mod tests {
         );
     }
 
+    fn single(body: serde_json::Value) -> Result<GraphqlParams, String> {
+        match params_from_body(body.to_string().as_bytes())? {
+            PostBody::Single(params) => Ok(params),
+            PostBody::Batch(_) => Err("batch".to_owned()),
+        }
+    }
+
     #[test]
     fn json_params_are_checked_for_shape() {
-        assert!(params_from_json(json!({"query": "{ me { id } }"})).is_ok());
-        assert!(params_from_json(json!({})).is_err());
-        assert!(params_from_json(json!({"query": 1})).is_err());
-        assert!(params_from_json(json!({"query": "{a}", "variables": "x"})).is_err());
-        assert!(params_from_json(json!({"query": "{a}", "variables": []})).is_err());
-        assert!(params_from_json(json!({"query": "{a}", "operationName": 1})).is_err());
-        assert!(params_from_json(json!({"query": "{a}", "extensions": "x"})).is_err());
-        assert!(params_from_json(json!([{"query": "{a}"}])).is_err());
+        assert!(single(json!({"query": "{ me { id } }"})).is_ok());
+        assert!(single(json!({})).is_err());
+        assert!(single(json!({"query": 1})).is_err());
+        assert!(single(json!({"query": "{a}", "variables": "x"})).is_err());
+        assert!(single(json!({"query": "{a}", "variables": []})).is_err());
+        assert!(single(json!({"query": "{a}", "operationName": 1})).is_err());
+        assert!(single(json!({"query": "{a}", "extensions": "x"})).is_err());
+        assert!(params_from_body(b"\"text\"").is_err());
+        assert!(
+            matches!(params_from_body(br#"[{"query":"{a}"}]"#), Ok(PostBody::Batch(batch)) if batch.len() == 1)
+        );
         let params =
-            params_from_json(json!({"query": "{a}", "variables": {"x": 1}, "operationName": null}))
-                .unwrap();
-        assert_eq!(params.variables.get("x"), Some(&json!(1)));
+            single(json!({"query": "{a}", "variables": {"x": 1}, "operationName": null})).unwrap();
+        assert_eq!(
+            params.variables.get(&async_graphql::Name::new("x")),
+            Some(&async_graphql::Value::from(1))
+        );
+        assert!(params_from_json(json!([1])).is_err());
     }
 
     #[test]
@@ -278,7 +316,10 @@ mod tests {
         let params =
             params_from_query_string("query=%7B%20a%20%7D&variables=%7B%22x%22%3A1%7D").unwrap();
         assert_eq!(params.query, "{ a }");
-        assert_eq!(params.variables.get("x"), Some(&json!(1)));
+        assert_eq!(
+            params.variables.get(&async_graphql::Name::new("x")),
+            Some(&async_graphql::Value::from(1))
+        );
         assert!(params_from_query_string("variables=%7B%7D").is_err());
         assert!(params_from_query_string("query=%7Ba%7D&variables=%5B%5D").is_err());
     }

@@ -26,12 +26,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use async_graphql::{Request, Response as GraphqlResponse, Variables};
+use async_graphql::{Request, Response as GraphqlResponse};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
@@ -71,6 +71,12 @@ pub(crate) async fn upgrade(
     ws.protocols([PROTOCOL])
         .max_message_size(max_message)
         .max_frame_size(max_message)
+        // Small buffers: most frames are a few hundred bytes, and an idle
+        // subscription should cost kilobytes, not the 128 KiB defaults.
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(8 * 1024)
+        // What a slow reader can make us hold before it is disconnected.
+        .max_write_buffer_size(1024 * 1024)
         .on_upgrade(move |socket| Connection::new(state, socket).run())
 }
 
@@ -150,12 +156,7 @@ impl Connection {
                     Some(Ok(Message::Binary(_))) => return Err(Close::new(4400, "binary messages are not part of the protocol")),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 },
-                Some(outgoing) = self.outgoing_rx.recv() => match outgoing {
-                    Outgoing::Send(message) => self.send(&message).await?,
-                    Outgoing::Finished(id) => {
-                        self.operations.remove(&id);
-                    }
-                },
+                Some(outgoing) = self.outgoing_rx.recv() => self.deliver(outgoing).await?,
                 () = &mut init_deadline, if self.actor.is_none() => {
                     return Err(Close::new(4408, "connection initialisation timeout"));
                 }
@@ -164,6 +165,27 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// Writes what the operations queued: this message and every other one
+    /// already waiting, then flushes once. One write per burst instead of
+    /// one per frame is most of the cost of a fan-out.
+    async fn deliver(&mut self, first: Outgoing) -> Result<(), Close> {
+        let mut next = Some(first);
+        while let Some(outgoing) = next {
+            match outgoing {
+                Outgoing::Send(message) => self
+                    .socket
+                    .feed(Message::Text(Utf8Bytes::from(message.to_string())))
+                    .await
+                    .map_err(|_| Close::new(1000, ""))?,
+                Outgoing::Finished(id) => {
+                    self.operations.remove(&id);
+                }
+            }
+            next = self.outgoing_rx.try_recv().ok();
+        }
+        self.socket.flush().await.map_err(|_| Close::new(1000, ""))
     }
 
     async fn send(&mut self, message: &Value) -> Result<(), Close> {
@@ -284,7 +306,7 @@ impl Connection {
         }
 
         let mut request = Request::new(params.query)
-            .variables(Variables::from_json(Value::Object(params.variables)))
+            .variables(params.variables)
             .data(actor);
         if let Some(name) = params.operation_name {
             request = request.operation_name(name);

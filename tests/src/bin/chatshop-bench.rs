@@ -1,0 +1,713 @@
+//! `chatshop-bench`: the load generator behind the README's performance table.
+//!
+//! It starts the real `chatshop` server binary as a child process (so the
+//! server's memory and CPU can be read from /proc, apart from ours), seeds
+//! it through the public API, drives a scenario, and prints a table row per
+//! measurement: throughput, latency percentiles, server CPU and memory.
+//!
+//! ```text
+//! cargo build --release --bin chatshop --bin chatshop-bench --features chatshop/stock-http-handler
+//! ./target/release/chatshop-bench [--db sqlite|postgres] [--secs N] [SCENARIO …]
+//! ```
+//! Scenarios: `baseline`, `stock` (our handler beside async-graphql-axum's
+//! stock one), `catalog`, `messaging`, `checkout`, `memory`, `cross-instance`
+//! (PostgreSQL), or `all`.
+
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::as_conversions
+)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chatshop_tests::TestDatabase;
+use chatshop_tests::ws::{self, WsClient};
+use serde_json::{Value, json};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+const PASSWORD: &str = "correct horse battery";
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<(), BoxError> {
+    let mut db = "sqlite".to_owned();
+    let mut secs = 5_u64;
+    let mut scenarios = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--db" => db = args.next().ok_or("--db needs sqlite or postgres")?,
+            "--secs" => secs = args.next().ok_or("--secs needs a number")?.parse()?,
+            "-h" | "--help" => {
+                println!(
+                    "usage: chatshop-bench [--db sqlite|postgres] [--secs N] [baseline|stock|catalog|messaging|checkout|memory|cross-instance|all]…"
+                );
+                return Ok(());
+            }
+            other => scenarios.push(other.to_owned()),
+        }
+    }
+    if scenarios.is_empty() || scenarios.iter().any(|s| s == "all") {
+        scenarios = [
+            "baseline",
+            "stock",
+            "catalog",
+            "messaging",
+            "checkout",
+            "memory",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        if db == "postgres" {
+            scenarios.push("cross-instance".to_owned());
+        }
+    }
+    let duration = Duration::from_secs(secs);
+    println!(
+        "# chatshop-bench: db={db}, {secs} s per measurement, {} cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "| scenario | setting | throughput | p50 | p99 | p99.9 | max | server CPU | server RSS |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for scenario in &scenarios {
+        match scenario.as_str() {
+            "baseline" => baseline(&db, duration).await?,
+            "stock" => stock(&db, duration).await?,
+            "catalog" => catalog(&db, duration).await?,
+            "messaging" => messaging(&db, duration).await?,
+            "checkout" => checkout(&db, duration).await?,
+            "memory" => memory(&db).await?,
+            "cross-instance" => cross_instance(duration).await?,
+            other => return Err(format!("unknown scenario {other}").into()),
+        }
+    }
+    Ok(())
+}
+
+/// A server child process and what it needs to stay alive.
+struct Server {
+    child: Child,
+    base: String,
+    http: reqwest::Client,
+    _database: Arc<TestDatabase>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn server_binary() -> PathBuf {
+    let me = std::env::current_exe().expect("own path");
+    me.with_file_name("chatshop")
+}
+
+async fn database(db: &str) -> Arc<TestDatabase> {
+    Arc::new(match db {
+        "postgres" => TestDatabase::create_postgres().await,
+        _ => TestDatabase::create().await,
+    })
+}
+
+async fn start_server(database: Arc<TestDatabase>, port: u16) -> Result<Server, BoxError> {
+    let child = Command::new(server_binary())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database-url",
+            &database.url,
+        ])
+        .args([
+            "--seed-demo",
+            "true",
+            "--db-max-connections",
+            "16",
+            "--max-complexity",
+            "100000",
+        ])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| {
+            format!(
+                "cannot start {}: {e} (build it with cargo build --release --bin chatshop)",
+                server_binary().display()
+            )
+        })?;
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(response) = http.get(format!("{base}/readyz")).send().await
+            && response.status().is_success()
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err("the server did not become ready".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(Server {
+        child,
+        base,
+        http,
+        _database: database,
+    })
+}
+
+impl Server {
+    async fn gql(
+        &self,
+        query: &str,
+        variables: Value,
+        token: Option<&str>,
+    ) -> Result<Value, BoxError> {
+        let mut request = self
+            .http
+            .post(format!("{}/graphql", self.base))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let body: Value = request.send().await?.json().await?;
+        if let Some(errors) = body.get("errors") {
+            return Err(format!("GraphQL errors: {errors}").into());
+        }
+        Ok(body["data"].clone())
+    }
+
+    async fn sign_in(&self, email: &str, password: &str) -> Result<String, BoxError> {
+        let data = self
+            .gql(
+                "mutation($input: SignInInput!) { signIn(input: $input) { token } }",
+                json!({ "input": { "email": email, "password": password } }),
+                None,
+            )
+            .await?;
+        Ok(data["signIn"]["token"]
+            .as_str()
+            .ok_or("no token")?
+            .to_owned())
+    }
+
+    async fn sign_up(&self, email: &str) -> Result<String, BoxError> {
+        let data = self
+            .gql(
+                "mutation($input: SignUpInput!) { signUp(input: $input) { token } }",
+                json!({ "input": { "email": email, "name": "Bench", "password": PASSWORD } }),
+                None,
+            )
+            .await?;
+        Ok(data["signUp"]["token"]
+            .as_str()
+            .ok_or("no token")?
+            .to_owned())
+    }
+
+    fn ws_url(&self) -> String {
+        format!("{}/graphql/ws", self.base.replacen("http", "ws", 1))
+    }
+
+    /// Server CPU time so far (user + system), from /proc.
+    fn cpu(&self) -> Duration {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |(_, rest)| rest)
+            .split_whitespace()
+            .collect();
+        let ticks: u64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0)
+            + fields.get(12).and_then(|f| f.parse().ok()).unwrap_or(0);
+        Duration::from_millis(ticks * 10)
+    }
+
+    /// Server resident memory, in KiB.
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+/// Latency samples and how long they took to collect.
+struct Measurement {
+    samples: Vec<Duration>,
+    elapsed: Duration,
+    server_cpu: Duration,
+    server_rss_kib: u64,
+}
+
+impl Measurement {
+    fn row(&mut self, scenario: &str, setting: &str, unit: &str) {
+        self.samples.sort_unstable();
+        let pick = |q: f64| -> String {
+            if self.samples.is_empty() {
+                return "-".to_owned();
+            }
+            let index = ((self.samples.len() as f64 - 1.0) * q).round() as usize;
+            millis(self.samples[index])
+        };
+        let rate = self.samples.len() as f64 / self.elapsed.as_secs_f64();
+        let cpu_share = 100.0 * self.server_cpu.as_secs_f64() / self.elapsed.as_secs_f64();
+        println!(
+            "| {scenario} | {setting} | {rate:.0} {unit}/s | {} | {} | {} | {} | {cpu_share:.0} % | {:.1} MiB |",
+            pick(0.5),
+            pick(0.99),
+            pick(0.999),
+            self.samples.last().map_or("-".to_owned(), |d| millis(*d)),
+            self.server_rss_kib as f64 / 1024.0
+        );
+    }
+}
+
+fn millis(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Closed loop: `connections` tasks send `body` to `path` back to back.
+async fn http_load(
+    server: &Server,
+    path: &str,
+    body: Value,
+    connections: usize,
+    duration: Duration,
+) -> Measurement {
+    // Warm up the pool and the server's caches.
+    let warmup = Instant::now() + Duration::from_millis(500);
+    let stop = Arc::new(AtomicBool::new(false));
+    let url = format!("{}{}", server.base, path);
+    let payload = Arc::new(body.to_string());
+    let mut tasks = Vec::new();
+    let started = Instant::now();
+    let cpu_before = server.cpu();
+    for _ in 0..connections {
+        let (http, url, payload, stop) = (
+            server.http.clone(),
+            url.clone(),
+            payload.clone(),
+            stop.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let begin = Instant::now();
+                let response = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(payload.as_str().to_owned())
+                    .send()
+                    .await;
+                match response {
+                    Ok(response) if response.status().is_success() => {
+                        let _ = response.bytes().await;
+                    }
+                    Ok(response) => {
+                        panic!("HTTP {}: {:?}", response.status(), response.text().await)
+                    }
+                    Err(err) => panic!("request failed: {err}"),
+                }
+                if begin > warmup {
+                    samples.push(begin.elapsed());
+                }
+            }
+            samples
+        }));
+    }
+    tokio::time::sleep(duration + Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut samples = Vec::new();
+    for task in tasks {
+        samples.extend(task.await.expect("load task"));
+    }
+    let elapsed = started.elapsed().saturating_sub(Duration::from_millis(500));
+    Measurement {
+        samples,
+        elapsed,
+        server_cpu: server.cpu() - cpu_before,
+        server_rss_kib: server.rss_kib(),
+    }
+}
+
+async fn baseline(db: &str, duration: Duration) -> Result<(), BoxError> {
+    let server = start_server(database(db).await, 48301).await?;
+    for connections in [1, 64] {
+        http_load(
+            &server,
+            "/graphql",
+            json!({ "query": "{ __typename }" }),
+            connections,
+            duration,
+        )
+        .await
+        .row(
+            "baseline",
+            &format!("`{{ __typename }}`, {connections} conn"),
+            "req",
+        );
+    }
+    Ok(())
+}
+
+async fn stock(db: &str, duration: Duration) -> Result<(), BoxError> {
+    let server = start_server(database(db).await, 48302).await?;
+    let probe = server
+        .http
+        .post(format!("{}/graphql-stock", server.base))
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await?;
+    if !probe.status().is_success() {
+        return Err("the server has no /graphql-stock: build it with --features chatshop/stock-http-handler".into());
+    }
+    // Alternate the two handlers so drift on the machine hits both equally.
+    for round in 0..2 {
+        for path in ["/graphql", "/graphql-stock"] {
+            http_load(
+                &server,
+                path,
+                json!({ "query": "{ __typename }" }),
+                64,
+                duration,
+            )
+            .await
+            .row(
+                "stock",
+                &format!("{path}, 64 conn (round {})", round + 1),
+                "req",
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn catalog(db: &str, duration: Duration) -> Result<(), BoxError> {
+    let server = start_server(database(db).await, 48303).await?;
+    let shop = server
+        .gql("{ shop(slug: \"demo-coffee\") { id } }", json!({}), None)
+        .await?;
+    let shop_id = shop["shop"]["id"]
+        .as_str()
+        .ok_or("no demo shop")?
+        .to_owned();
+    // Twenty products, as the scenario asks (the demo shop has eight).
+    let owner = server
+        .sign_in("owner@demo.chatshop.dev", "demo-password")
+        .await?;
+    for i in 0..12 {
+        server
+            .gql(
+                "mutation($input: CreateProductInput!) { createProduct(input: $input) { product { id } } }",
+                json!({ "input": { "shopId": shop_id, "name": format!("Bench product {i}"), "price": "4.20", "stock": 100 } }),
+                Some(&owner),
+            )
+            .await?;
+    }
+    let query = json!({
+        "query": "query($shopId: ID!) { products(shopId: $shopId, first: 20) { edges { cursor node { id name price { amount currencyCode } stock inStock sku } } pageInfo { hasNextPage endCursor } } }",
+        "variables": { "shopId": shop_id }
+    });
+    for connections in [1, 16, 64] {
+        http_load(&server, "/graphql", query.clone(), connections, duration)
+            .await
+            .row(
+                "catalog",
+                &format!("products(first: 20), {connections} conn"),
+                "req",
+            );
+    }
+    http_load(
+        &server,
+        "/graphql",
+        json!({ "query": "{ __typename }" }),
+        64,
+        duration,
+    )
+    .await
+    .row("catalog", "baseline `{ __typename }`, 64 conn", "req");
+    Ok(())
+}
+
+/// A conversation with a customer and the demo agent, ready for messages.
+async fn conversation(server: &Server) -> Result<(String, String, String), BoxError> {
+    let customer = server
+        .sign_up(&format!(
+            "bench-{}@example.com",
+            uuid::Uuid::new_v4().simple()
+        ))
+        .await?;
+    let agent = server
+        .sign_in("agent@demo.chatshop.dev", "demo-password")
+        .await?;
+    let shop = server
+        .gql("{ shop(slug: \"demo-coffee\") { id } }", json!({}), None)
+        .await?;
+    let started = server
+        .gql(
+            "mutation($input: StartConversationInput!) { startConversation(input: $input) { conversation { id } } }",
+            json!({ "input": { "shopId": shop["shop"]["id"] } }),
+            Some(&customer),
+        )
+        .await?;
+    let conversation_id = started["startConversation"]["conversation"]["id"]
+        .as_str()
+        .ok_or("no conversation")?
+        .to_owned();
+    Ok((customer, agent, conversation_id))
+}
+
+/// Send → live receive: `subscribers` sockets follow one conversation while
+/// a sender posts `rate` messages per second (open loop); each message
+/// carries its send time, and every delivery is a sample.
+async fn fan_out(
+    sender: &Server,
+    receiver: &Server,
+    subscribers: usize,
+    rate: u64,
+    duration: Duration,
+) -> Result<Measurement, BoxError> {
+    let (customer, agent, conversation_id) = conversation(sender).await?;
+    let origin = Instant::now();
+    let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let received = Arc::new(AtomicU64::new(0));
+    let mut sockets = Vec::new();
+    for _ in 0..subscribers {
+        let mut socket: WsClient =
+            ws::connect(&receiver.ws_url(), Some("graphql-transport-ws")).await?;
+        socket.init(&customer).await;
+        socket
+            .subscribe("m", "subscription($id: ID!, $after: Int) { messageEvents(conversationId: $id, afterSeq: $after) { message { text } } }", json!({ "id": conversation_id, "after": 1_000_000_000 }))
+            .await;
+        sockets.push(socket);
+    }
+    // Make sure every subscription is live before the clock starts.
+    for socket in &mut sockets {
+        socket.send(json!({ "type": "ping" })).await;
+        let pong = socket.receive().await;
+        assert_eq!(pong["type"], "pong");
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for mut socket in sockets {
+        let (samples, received, stop) = (samples.clone(), received.clone(), stop.clone());
+        readers.push(tokio::spawn(async move {
+            let mut local = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let Some(message) = socket.try_receive(Duration::from_millis(200)).await else {
+                    continue;
+                };
+                let text = message["payload"]["data"]["messageEvents"]["message"]["text"]
+                    .as_str()
+                    .unwrap_or("");
+                if let Some(sent) = text.strip_prefix("t=").and_then(|t| t.parse::<u64>().ok()) {
+                    let now = origin.elapsed().as_micros() as u64;
+                    local.push(Duration::from_micros(now.saturating_sub(sent)));
+                    received.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            samples.lock().unwrap().extend(local);
+        }));
+    }
+    let cpu_before = receiver.cpu()
+        + if std::ptr::eq(sender, receiver) {
+            Duration::ZERO
+        } else {
+            sender.cpu()
+        };
+    let started = Instant::now();
+    let total = rate * duration.as_secs();
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(256));
+    let mut sends = Vec::new();
+    for i in 0..total {
+        let due = started + interval * u32::try_from(i).unwrap_or(u32::MAX);
+        tokio::time::sleep_until(due.into()).await;
+        let permit = in_flight.clone().acquire_owned().await?;
+        let (http, url, agent, conversation_id) = (
+            sender.http.clone(),
+            format!("{}/graphql", sender.base),
+            agent.clone(),
+            conversation_id.clone(),
+        );
+        sends.push(tokio::spawn(async move {
+            let text = format!("t={}", origin.elapsed().as_micros());
+            let body = json!({ "query": "mutation($input: SendMessageInput!) { sendMessage(input: $input) { message { seq } } }", "variables": { "input": { "conversationId": conversation_id, "text": text } } });
+            let response = http.post(url).bearer_auth(agent).json(&body).send().await;
+            drop(permit);
+            response.is_ok_and(|r| r.status().is_success())
+        }));
+    }
+    let mut failed = 0;
+    for send in sends {
+        if !send.await.unwrap_or(false) {
+            failed += 1;
+        }
+    }
+    let expected = (total - failed) * subscribers as u64;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while received.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    for reader in readers {
+        reader.await?;
+    }
+    let cpu_after = receiver.cpu()
+        + if std::ptr::eq(sender, receiver) {
+            Duration::ZERO
+        } else {
+            sender.cpu()
+        };
+    let samples = std::mem::take(&mut *samples.lock().unwrap());
+    if samples.len() as u64 != expected || failed > 0 {
+        println!(
+            "<!-- warning: {} of {expected} deliveries arrived, {failed} sends failed -->",
+            samples.len()
+        );
+    }
+    Ok(Measurement {
+        samples,
+        elapsed,
+        server_cpu: cpu_after - cpu_before,
+        server_rss_kib: receiver.rss_kib(),
+    })
+}
+
+async fn messaging(db: &str, duration: Duration) -> Result<(), BoxError> {
+    let server = start_server(database(db).await, 48304).await?;
+    for (subscribers, rate) in [(1, 1_000), (100, 100), (100, 1_000), (1_000, 100)] {
+        let mut m = fan_out(&server, &server, subscribers, rate, duration).await?;
+        let per_event = m.server_cpu.as_secs_f64() * 1e6 / m.samples.len().max(1) as f64;
+        m.row(
+            "messaging",
+            &format!("{subscribers} sub × {rate} msg/s ({per_event:.0} µs CPU/delivery)"),
+            "deliveries",
+        );
+    }
+    Ok(())
+}
+
+async fn cross_instance(duration: Duration) -> Result<(), BoxError> {
+    let database = database("postgres").await;
+    let sender = start_server(database.clone(), 48305).await?;
+    let receiver = start_server(database, 48306).await?;
+    fan_out(&sender, &receiver, 1, 1_000, duration).await?.row(
+        "cross-instance",
+        "send on A, 1 sub on B × 1000 msg/s",
+        "deliveries",
+    );
+    Ok(())
+}
+
+async fn checkout(db: &str, duration: Duration) -> Result<(), BoxError> {
+    let server = start_server(database(db).await, 48307).await?;
+    let shop = server.gql("{ shop(slug: \"demo-coffee\") { id products(first: 20) { edges { node { id stock } } } } }", json!({}), None).await?;
+    let product = shop["shop"]["products"]["edges"]
+        .as_array()
+        .and_then(|edges| edges.iter().find(|e| e["node"]["stock"].is_null()))
+        .map(|e| e["node"]["id"].as_str().unwrap_or_default().to_owned())
+        .ok_or("the demo shop has no unlimited product")?;
+    let customers = 16;
+    let mut buyers = Vec::new();
+    for _ in 0..customers {
+        let (customer, _, conversation_id) = conversation(&server).await?;
+        buyers.push((customer, conversation_id));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let cpu_before = server.cpu();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (customer, conversation_id) in buyers {
+        let (http, url, product, stop) = (
+            server.http.clone(),
+            format!("{}/graphql", server.base),
+            product.clone(),
+            stop.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let begin = Instant::now();
+                let place = json!({ "query": "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { order { id } } }", "variables": { "input": { "conversationId": conversation_id, "items": [{ "productId": product, "quantity": 1 }] } } });
+                let placed: Value = http.post(&url).bearer_auth(&customer).json(&place).send().await.unwrap().json().await.unwrap();
+                let order_id = placed["data"]["placeOrder"]["order"]["id"].as_str().unwrap_or_else(|| panic!("{placed}")).to_owned();
+                let pay = json!({ "query": "mutation($input: PayOrderInput!) { payOrder(input: $input) { order { status } } }", "variables": { "input": { "orderId": order_id, "paymentMethodToken": "tok_success", "idempotencyKey": uuid::Uuid::new_v4().to_string() } } });
+                let paid: Value = http.post(&url).bearer_auth(&customer).json(&pay).send().await.unwrap().json().await.unwrap();
+                assert_eq!(paid["data"]["payOrder"]["order"]["status"], "PAID", "{paid}");
+                samples.push(begin.elapsed());
+            }
+            samples
+        }));
+    }
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut samples = Vec::new();
+    for task in tasks {
+        samples.extend(task.await?);
+    }
+    Measurement {
+        samples,
+        elapsed: started.elapsed(),
+        server_cpu: server.cpu() - cpu_before,
+        server_rss_kib: server.rss_kib(),
+    }
+    .row(
+        "checkout",
+        &format!("{customers} customers placing + paying"),
+        "paid orders",
+    );
+    Ok(())
+}
+
+async fn memory(db: &str) -> Result<(), BoxError> {
+    let server = start_server(database(db).await, 48308).await?;
+    let (customer, _, conversation_id) = conversation(&server).await?;
+    let idle_rss = server.rss_kib();
+    let mut sockets = Vec::new();
+    for target in [1_000_usize, 10_000] {
+        while sockets.len() < target {
+            let mut socket = ws::connect(&server.ws_url(), Some("graphql-transport-ws")).await?;
+            socket.init(&customer).await;
+            socket
+                .subscribe("m", "subscription($id: ID!) { messageEvents(conversationId: $id) { message { seq } } }", json!({ "id": conversation_id }))
+                .await;
+            sockets.push(socket);
+        }
+        // Let every subscription settle (replay done, buffers allocated).
+        for socket in &mut sockets {
+            socket.send(json!({ "type": "ping" })).await;
+        }
+        for socket in &mut sockets {
+            let _ = socket.receive().await;
+        }
+        let rss = server.rss_kib();
+        let per_subscription = (rss.saturating_sub(idle_rss) as f64 * 1024.0) / target as f64;
+        println!(
+            "| memory | {target} idle subscriptions | - | - | - | - | - | - | {:.1} MiB ({:.1} KiB per subscription, idle server {:.1} MiB) |",
+            rss as f64 / 1024.0,
+            per_subscription / 1024.0,
+            idle_rss as f64 / 1024.0
+        );
+    }
+    Ok(())
+}
