@@ -4,7 +4,9 @@ use sea_orm::entity::prelude::*;
 
 use crate::enums::{AuthorKind, DeliveryStatus, MessageCategory, MessageKind};
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+// Serde: a freshly appended message travels inside its live event, so
+// subscribers need not read it back from the database.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "messages")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

@@ -29,6 +29,11 @@ pub enum Event {
         conversation_id: Uuid,
         /// The new message's `seq`.
         seq: i64,
+        /// The message itself, when it fits in the event: subscribers that
+        /// are up to date deliver it without reading it back. `None` means
+        /// "read it from the database" (it is there, committed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<Box<chatshop_entity::message::Model>>,
     },
     /// Messages changed delivery status.
     MessageStatusChanged {

@@ -17,6 +17,9 @@ use crate::Error;
 /// The NOTIFY channel.
 const CHANNEL: &str = "chatshop_events";
 
+/// PostgreSQL refuses NOTIFY payloads of 8000 bytes or more.
+const MAX_NOTIFY_BYTES: usize = 7_900;
+
 /// Events through PostgreSQL's LISTEN/NOTIFY.
 pub struct PostgresEventBus {
     db: DatabaseConnection,
@@ -81,9 +84,30 @@ impl Drop for PostgresEventBus {
 #[async_trait::async_trait]
 impl EventBus for PostgresEventBus {
     async fn publish(&self, event: Event) {
-        let Ok(payload) = serde_json::to_string(&event) else {
+        let Ok(mut payload) = serde_json::to_string(&event) else {
             return;
         };
+        // NOTIFY payloads are capped at 8000 bytes: a long message travels
+        // by reference and subscribers read it from the database.
+        if payload.len() > MAX_NOTIFY_BYTES
+            && let Event::MessageAppended {
+                shop_id,
+                conversation_id,
+                seq,
+                ..
+            } = event
+        {
+            let slim = Event::MessageAppended {
+                shop_id,
+                conversation_id,
+                seq,
+                message: None,
+            };
+            match serde_json::to_string(&slim) {
+                Ok(slim) => payload = slim,
+                Err(_) => return,
+            }
+        }
         let statement = Statement::from_sql_and_values(
             DbBackend::Postgres,
             "SELECT pg_notify($1, $2)",

@@ -8,9 +8,8 @@ use super::relay::{PageArgs, connection};
 use super::types::Product;
 use crate::Error;
 use crate::domain::ids::{self, NodeKind};
-use crate::domain::money::Currency;
+use crate::services::Change;
 use crate::services::catalog::{self, NewProduct, ProductChanges, ProductFilter};
-use crate::services::{Change, shops};
 
 #[derive(Default)]
 pub(crate) struct CatalogQuery;
@@ -56,10 +55,11 @@ impl CatalogQuery {
             before,
         }
         .into_request(state)?;
-        let shop = shops::get(&state.db, shop_id)
+        let currency = state
+            .currencies
+            .get(&state.db, shop_id)
             .await?
             .ok_or_else(|| Error::invalid("shopId", "no shop with this id"))?;
-        let currency = Currency::from_stored(&shop.currency)?;
         let filter = ProductFilter {
             search,
             include_archived: include_archived.unwrap_or(false),

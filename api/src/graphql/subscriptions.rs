@@ -116,8 +116,17 @@ impl Subscription {
                     }
                 }
                 match events.recv().await {
-                    Ok(Event::MessageAppended { conversation_id: id, seq, .. }) if id == conversation_id => {
-                        catch_up = seq > last_seq;
+                    Ok(Event::MessageAppended { conversation_id: id, seq, message, .. }) if id == conversation_id => {
+                        // Up to date and the event carries the message: no
+                        // database read. Anything else (a gap, a bare
+                        // announcement) reads what follows `last_seq`.
+                        match message {
+                            Some(message) if seq == last_seq + 1 => {
+                                last_seq = seq;
+                                yield MessageEvent { r#type: MessageEventType::Appended, message: Message(*message) };
+                            }
+                            _ => catch_up = seq > last_seq,
+                        }
                     }
                     Ok(Event::MessageStatusChanged { conversation_id: id, seqs, .. }) if id == conversation_id => {
                         // Changes to messages not sent yet arrive with them.
@@ -236,6 +245,9 @@ impl Subscription {
                 match event {
                     Event::ConversationChanged { .. } => {
                         yield InboxEvent { r#type: InboxEventType::ConversationChanged, conversation: conversation(), message: None };
+                    }
+                    Event::MessageAppended { seq, message: Some(message), .. } if message.seq == seq => {
+                        yield InboxEvent { r#type: InboxEventType::MessageAppended, conversation: conversation(), message: Some(Message(*message)) };
                     }
                     Event::MessageAppended { seq, .. } => {
                         for message in messages::by_seqs(&state.db, conversation_id, &[seq]).await? {

@@ -207,9 +207,6 @@ pub async fn list_products(
     filter: ProductFilter,
     page: &PageRequest,
 ) -> Result<Page<product::Model>, Error> {
-    if shops::get(db, shop_id).await?.is_none() {
-        return Err(Error::invalid("shopId", "no shop with this id"));
-    }
     let mut select = product::Entity::find().filter(product::Column::ShopId.eq(shop_id));
     if filter.include_archived {
         policy::require(
@@ -242,7 +239,12 @@ pub async fn list_products(
         select =
             select.filter(Expr::expr(Func::lower(Expr::col(product::Column::Name))).like(pattern));
     }
-    paginate(db, select, product::Column::Id, page).await
+    let found = paginate(db, select, product::Column::Id, page).await?;
+    // An empty page may mean there is no such shop: only then look.
+    if found.items.is_empty() && shops::get(db, shop_id).await?.is_none() {
+        return Err(Error::invalid("shopId", "no shop with this id"));
+    }
+    Ok(found)
 }
 
 /// Loads a product the caller may edit, with its shop's currency.

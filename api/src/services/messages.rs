@@ -130,6 +130,7 @@ pub async fn send(
                     shop_id: conversation.shop_id,
                     conversation_id: conversation.id,
                     seq: message.seq,
+                    message: Some(Box::new(message.clone())),
                 })
                 .await;
             Ok(message)

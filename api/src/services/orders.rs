@@ -531,6 +531,7 @@ pub(crate) async fn publish_with_message(
                 shop_id: found.shop_id,
                 conversation_id: found.conversation_id,
                 seq,
+                message: None,
             })
             .await;
     }

@@ -495,7 +495,7 @@ async fn fan_out(
             ws::connect(&receiver.ws_url(), Some("graphql-transport-ws")).await?;
         socket.init(&customer).await;
         socket
-            .subscribe("m", "subscription($id: ID!, $after: Int) { messageEvents(conversationId: $id, afterSeq: $after) { message { text } } }", json!({ "id": conversation_id, "after": 1_000_000_000 }))
+            .subscribe("m", "subscription($id: ID!, $after: Int) { messageEvents(conversationId: $id, afterSeq: $after) { message { text } } }", json!({ "id": conversation_id, "after": 0 }))
             .await;
         sockets.push(socket);
     }

@@ -26,10 +26,12 @@ impl Product {
 
     /// Wraps a product, looking up its shop's currency.
     pub async fn load(state: &AppState, model: product::Model) -> Result<Self, Error> {
-        let shop = shops::get(&state.db, model.shop_id)
+        let currency = state
+            .currencies
+            .get(&state.db, model.shop_id)
             .await?
             .ok_or_else(|| Error::internal("product without a shop"))?;
-        Ok(Self::new(model, Currency::from_stored(&shop.currency)?))
+        Ok(Self::new(model, currency))
     }
 }
 
