@@ -643,3 +643,54 @@ impl TestApp {
         ws::connect(&format!("ws://{}/graphql/ws", self.addr), protocol).await
     }
 }
+
+/// A shop with its owner and one agent.
+pub struct ShopStaff {
+    /// The shop's global id.
+    pub shop_id: String,
+    /// Its owner.
+    pub owner: TestUser,
+    /// An agent of it.
+    pub agent: TestUser,
+}
+
+impl TestApp {
+    /// Adds a member to a shop.
+    pub async fn add_member(&self, owner: &TestUser, shop_id: &str, email: &str, role: &str) {
+        self.gql("mutation($input: AddShopMemberInput!) { addShopMember(input: $input) { member { role } } }")
+            .vars(json!({ "input": { "shopId": shop_id, "email": email, "role": role } }))
+            .as_user(owner)
+            .send()
+            .await
+            .ok();
+    }
+
+    /// Signs up `owner@example.com` and `agent@example.com`, and creates a
+    /// shop (slug `acme`, USD, hosted) with the one as owner and the other as agent.
+    pub async fn shop_with_agent(&self) -> ShopStaff {
+        let owner = self.sign_up("owner@example.com").await;
+        let agent = self.sign_up("agent@example.com").await;
+        let shop_id = self.create_shop(&owner, "acme").await;
+        self.add_member(&owner, &shop_id, &agent.email, "AGENT")
+            .await;
+        ShopStaff {
+            shop_id,
+            owner,
+            agent,
+        }
+    }
+
+    /// Starts (or finds) the customer's conversation with a shop; its global id.
+    pub async fn start_conversation(&self, customer: &TestUser, shop_id: &str) -> String {
+        let response = self
+            .gql("mutation($input: StartConversationInput!) { startConversation(input: $input) { conversation { id } } }")
+            .vars(json!({ "input": { "shopId": shop_id } }))
+            .as_user(customer)
+            .send()
+            .await;
+        response.ok()["startConversation"]["conversation"]["id"]
+            .as_str()
+            .expect("conversation id")
+            .to_owned()
+    }
+}

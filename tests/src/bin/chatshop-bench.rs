@@ -349,7 +349,7 @@ async fn http_load(
 }
 
 async fn baseline(db: &str, duration: Duration) -> Result<(), BoxError> {
-    let server = start_server(database(db).await, 48301).await?;
+    let server = start_server(database(db).await, 28301).await?;
     for connections in [1, 64] {
         http_load(
             &server,
@@ -369,7 +369,7 @@ async fn baseline(db: &str, duration: Duration) -> Result<(), BoxError> {
 }
 
 async fn stock(db: &str, duration: Duration) -> Result<(), BoxError> {
-    let server = start_server(database(db).await, 48302).await?;
+    let server = start_server(database(db).await, 28302).await?;
     let probe = server
         .http
         .post(format!("{}/graphql-stock", server.base))
@@ -401,7 +401,7 @@ async fn stock(db: &str, duration: Duration) -> Result<(), BoxError> {
 }
 
 async fn catalog(db: &str, duration: Duration) -> Result<(), BoxError> {
-    let server = start_server(database(db).await, 48303).await?;
+    let server = start_server(database(db).await, 28303).await?;
     let shop = server
         .gql("{ shop(slug: \"demo-coffee\") { id } }", json!({}), None)
         .await?;
@@ -594,7 +594,7 @@ async fn fan_out(
 }
 
 async fn messaging(db: &str, duration: Duration) -> Result<(), BoxError> {
-    let server = start_server(database(db).await, 48304).await?;
+    let server = start_server(database(db).await, 28304).await?;
     for (subscribers, rate) in [(1, 1_000), (100, 100), (100, 1_000), (1_000, 100)] {
         let mut m = fan_out(&server, &server, subscribers, rate, duration).await?;
         let per_event = m.server_cpu.as_secs_f64() * 1e6 / m.samples.len().max(1) as f64;
@@ -609,8 +609,8 @@ async fn messaging(db: &str, duration: Duration) -> Result<(), BoxError> {
 
 async fn cross_instance(duration: Duration) -> Result<(), BoxError> {
     let database = database("postgres").await;
-    let sender = start_server(database.clone(), 48305).await?;
-    let receiver = start_server(database, 48306).await?;
+    let sender = start_server(database.clone(), 28305).await?;
+    let receiver = start_server(database, 28306).await?;
     fan_out(&sender, &receiver, 1, 1_000, duration).await?.row(
         "cross-instance",
         "send on A, 1 sub on B × 1000 msg/s",
@@ -620,7 +620,7 @@ async fn cross_instance(duration: Duration) -> Result<(), BoxError> {
 }
 
 async fn checkout(db: &str, duration: Duration) -> Result<(), BoxError> {
-    let server = start_server(database(db).await, 48307).await?;
+    let server = start_server(database(db).await, 28307).await?;
     let shop = server.gql("{ shop(slug: \"demo-coffee\") { id products(first: 20) { edges { node { id stock } } } } }", json!({}), None).await?;
     let product = shop["shop"]["products"]["edges"]
         .as_array()
@@ -680,7 +680,7 @@ async fn checkout(db: &str, duration: Duration) -> Result<(), BoxError> {
 }
 
 async fn memory(db: &str) -> Result<(), BoxError> {
-    let server = start_server(database(db).await, 48308).await?;
+    let server = start_server(database(db).await, 28308).await?;
     let (customer, _, conversation_id) = conversation(&server).await?;
     let idle_rss = server.rss_kib();
     let mut sockets = Vec::new();

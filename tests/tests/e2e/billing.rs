@@ -2,10 +2,9 @@
 
 use std::sync::Arc;
 
-use chatshop_tests::{GqlResponse, TestApp, TestUser};
+use chatshop_tests::{GqlResponse, ShopStaff, TestApp, TestUser};
 use serde_json::{Value, json};
 
-const START: &str = "mutation($input: StartConversationInput!) { startConversation(input: $input) { conversation { id } } }";
 const SEND: &str = "mutation($input: SendMessageInput!) { sendMessage(input: $input) { message { seq category } } }";
 const DELIVERED: &str =
     "mutation($input: ReceiptInput!) { markDelivered(input: $input) { messages { seq } } }";
@@ -25,26 +24,13 @@ struct Scene {
 
 async fn scene_with(configure: impl FnOnce(&mut chatshop::Config)) -> Scene {
     let app = TestApp::spawn_with(configure).await;
-    let owner = app.sign_up("owner@example.com").await;
-    let agent = app.sign_up("agent@example.com").await;
+    let ShopStaff {
+        shop_id,
+        owner,
+        agent,
+    } = app.shop_with_agent().await;
     let customer = app.sign_up("customer@example.com").await;
-    let shop_id = app.create_shop(&owner, "acme").await;
-    app.gql("mutation($input: AddShopMemberInput!) { addShopMember(input: $input) { member { role } } }")
-        .vars(json!({ "input": { "shopId": shop_id, "email": agent.email, "role": "AGENT" } }))
-        .as_user(&owner)
-        .send()
-        .await
-        .ok();
-    let started = app
-        .gql(START)
-        .vars(json!({ "input": { "shopId": shop_id } }))
-        .as_user(&customer)
-        .send()
-        .await;
-    let conversation_id = started.ok()["startConversation"]["conversation"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let conversation_id = app.start_conversation(&customer, &shop_id).await;
     Scene {
         app,
         owner,
@@ -443,17 +429,7 @@ async fn an_export_holds_the_callers_data_and_nobody_elses() {
     scene.send(&scene.customer, "my question", None).await.ok();
     scene.send(&scene.agent, "our answer", None).await.ok();
     let other = scene.app.sign_up("other@example.com").await;
-    let other_conversation = scene
-        .app
-        .gql(START)
-        .vars(json!({ "input": { "shopId": scene.shop_id } }))
-        .as_user(&other)
-        .send()
-        .await;
-    let other_id = other_conversation.ok()["startConversation"]["conversation"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let other_id = scene.app.start_conversation(&other, &scene.shop_id).await;
     scene
         .app
         .gql(SEND)

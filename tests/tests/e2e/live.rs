@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use chatshop_tests::{TestApp, TestDatabase, TestUser};
+use chatshop_tests::{ShopStaff, TestApp, TestDatabase, TestUser};
 use serde_json::{Value, json};
 
 const START: &str = "mutation($input: StartConversationInput!) { startConversation(input: $input) { conversation { id hosted endToEndEncrypted disclosure status lastSeq } } }";
@@ -22,16 +22,12 @@ struct Scene {
 }
 
 async fn scene_on(app: TestApp) -> Scene {
-    let owner = app.sign_up("owner@example.com").await;
-    let agent = app.sign_up("agent@example.com").await;
+    let ShopStaff {
+        shop_id,
+        owner,
+        agent,
+    } = app.shop_with_agent().await;
     let customer = app.sign_up("customer@example.com").await;
-    let shop_id = app.create_shop(&owner, "acme").await;
-    app.gql("mutation($input: AddShopMemberInput!) { addShopMember(input: $input) { member { role } } }")
-        .vars(json!({ "input": { "shopId": shop_id, "email": agent.email, "role": "AGENT" } }))
-        .as_user(&owner)
-        .send()
-        .await
-        .ok();
     let product_id = app
         .create_product(&owner, &shop_id, "Hand grinder", "59.00", Some(3))
         .await;
@@ -51,17 +47,9 @@ async fn scene() -> Scene {
 
 impl Scene {
     async fn start(&self) -> String {
-        let response = self
-            .app
-            .gql(START)
-            .vars(json!({ "input": { "shopId": self.shop_id } }))
-            .as_user(&self.customer)
-            .send()
-            .await;
-        response.ok()["startConversation"]["conversation"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        self.app
+            .start_conversation(&self.customer, &self.shop_id)
+            .await
     }
 
     async fn send(&self, user: &TestUser, conversation_id: &str, text: &str) -> Value {

@@ -3,10 +3,9 @@
 use std::sync::Arc;
 
 use chatshop::TestPaymentProvider;
-use chatshop_tests::{GqlResponse, TestApp, TestUser};
+use chatshop_tests::{GqlResponse, ShopStaff, TestApp, TestUser};
 use serde_json::{Value, json};
 
-const START: &str = "mutation($input: StartConversationInput!) { startConversation(input: $input) { conversation { id } } }";
 const PLACE: &str = "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { order { id status subtotal { amount currencyCode } total { amount } platformFee { amount } shopPayout { amount } items { id name quantity unitPrice { amount } lineTotal { amount } } } } }";
 const PAY: &str = "mutation($input: PayOrderInput!) { payOrder(input: $input) { order { id status paidAt payments { status failureCode } } } }";
 const ORDER: &str = "query($id: ID!) { order(id: $id) { id status platformFee { amount } payments { kind status failureCode } } }";
@@ -20,15 +19,11 @@ struct Shop {
 }
 
 async fn shop_on(app: TestApp) -> Shop {
-    let owner = app.sign_up("owner@example.com").await;
-    let agent = app.sign_up("agent@example.com").await;
-    let shop_id = app.create_shop(&owner, "acme").await;
-    app.gql("mutation($input: AddShopMemberInput!) { addShopMember(input: $input) { member { role } } }")
-        .vars(json!({ "input": { "shopId": shop_id, "email": agent.email, "role": "AGENT" } }))
-        .as_user(&owner)
-        .send()
-        .await
-        .ok();
+    let ShopStaff {
+        shop_id,
+        owner,
+        agent,
+    } = app.shop_with_agent().await;
     Shop {
         app,
         owner,
@@ -46,17 +41,7 @@ impl Shop {
 
     async fn customer(&self, email: &str) -> (TestUser, String) {
         let customer = self.app.sign_up(email).await;
-        let response = self
-            .app
-            .gql(START)
-            .vars(json!({ "input": { "shopId": self.shop_id } }))
-            .as_user(&customer)
-            .send()
-            .await;
-        let conversation_id = response.ok()["startConversation"]["conversation"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let conversation_id = self.app.start_conversation(&customer, &self.shop_id).await;
         (customer, conversation_id)
     }
 
