@@ -42,6 +42,10 @@ impl ConversationsQuery {
         #[graphql(desc = "Only conversations assigned to this agent.")] assigned_agent_id: Option<
             ID,
         >,
+        #[graphql(
+            desc = "Only conversations with messages the caller has not read (default false)."
+        )]
+        unread_only: Option<bool>,
         #[graphql(desc = "Page size from the start (or from `after`).")] first: Option<i32>,
         #[graphql(desc = "Cursor after which the page starts.")] after: Option<String>,
         #[graphql(desc = "Page size from the end (or from `before`).")] last: Option<i32>,
@@ -63,6 +67,7 @@ impl ConversationsQuery {
             assigned_agent_id: assigned_agent_id
                 .map(|id| ids::decode("assignedAgentId", NodeKind::User, &id))
                 .transpose()?,
+            unread_only: unread_only.unwrap_or(false),
         };
         let side = match filter.shop_id {
             Some(shop_id) => crate::services::shops::role_of(&state.db, ctx.actor(), shop_id)

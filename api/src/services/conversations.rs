@@ -2,9 +2,10 @@
 
 use chatshop_entity::enums::{AuthorKind, Channel, ConversationStatus, DeliveryStatus, ShopRole};
 use chatshop_entity::{conversation, message, shop, shop_member};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QueryOrder,
+    ActiveEnum, ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
 };
 use uuid::Uuid;
 
@@ -199,6 +200,8 @@ pub struct ConversationFilter {
     pub status: Option<ConversationStatus>,
     /// Only conversations assigned to this agent.
     pub assigned_agent_id: Option<Uuid>,
+    /// Only conversations with messages the caller's side has not read.
+    pub unread_only: bool,
 }
 
 /// The caller's conversations as a customer, or a shop's inbox, newest first
@@ -226,6 +229,24 @@ pub async fn list(
     }
     if let Some(agent) = filter.assigned_agent_id {
         select = select.filter(conversation::Column::AssignedAgentId.eq(agent));
+    }
+    if filter.unread_only {
+        // The caller's side receives what the other side writes.
+        let side = if filter.shop_id.is_some() {
+            Side::Business(ShopRole::Agent)
+        } else {
+            Side::Customer
+        };
+        let unread = Query::select()
+            .column(message::Column::ConversationId)
+            .from(message::Entity)
+            .and_where(
+                Expr::col(message::Column::AuthorKind)
+                    .is_in(side.incoming_kinds().iter().map(|k| k.to_value())),
+            )
+            .and_where(Expr::col(message::Column::Status).ne(DeliveryStatus::Read.to_value()))
+            .to_owned();
+        select = select.filter(Expr::col(conversation::Column::Id).in_subquery(unread));
     }
     paginate(db, select, conversation::Column::Id, page).await
 }

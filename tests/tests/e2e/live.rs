@@ -462,3 +462,67 @@ async fn a_message_sent_through_one_instance_reaches_a_subscriber_on_another() {
         .collect();
     assert_eq!(texts, ["through instance one", "through instance one"]);
 }
+
+#[tokio::test]
+async fn unread_filters_follow_what_each_side_has_read() {
+    let scene = scene().await;
+    let conversation_id = scene.start().await;
+    let inbox = "query($shopId: ID!) { conversations(shopId: $shopId, unreadOnly: true) { edges { node { id unreadCount lastMessage { text } } } } }";
+    let mine = "{ conversations(unreadOnly: true) { edges { node { id unreadCount } } } }";
+    let count = |response: &chatshop_tests::GqlResponse| {
+        response.ok()["conversations"]["edges"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+
+    scene
+        .send(&scene.customer, &conversation_id, "anyone there?")
+        .await;
+    let unread = scene
+        .app
+        .gql(inbox)
+        .vars(json!({ "shopId": scene.shop_id }))
+        .as_user(&scene.agent)
+        .send()
+        .await;
+    assert_eq!(count(&unread), 1);
+    assert_eq!(
+        unread.ok()["conversations"]["edges"][0]["node"]["lastMessage"]["text"],
+        "anyone there?"
+    );
+    assert_eq!(
+        count(&scene.app.gql(mine).as_user(&scene.customer).send().await),
+        0,
+        "the customer wrote it"
+    );
+
+    scene
+        .app
+        .gql(MARK_READ)
+        .vars(json!({ "input": { "conversationId": conversation_id, "throughSeq": 1 } }))
+        .as_user(&scene.agent)
+        .send()
+        .await
+        .ok();
+    assert_eq!(
+        count(
+            &scene
+                .app
+                .gql(inbox)
+                .vars(json!({ "shopId": scene.shop_id }))
+                .as_user(&scene.agent)
+                .send()
+                .await
+        ),
+        0
+    );
+
+    scene.send(&scene.agent, &conversation_id, "yes!").await;
+    let customer_view = scene.app.gql(mine).as_user(&scene.customer).send().await;
+    assert_eq!(count(&customer_view), 1);
+    assert_eq!(
+        customer_view.ok()["conversations"]["edges"][0]["node"]["unreadCount"],
+        1
+    );
+}

@@ -654,3 +654,98 @@ async fn transitions_follow_the_state_machine_and_stock_follows() {
     assert_eq!(refunded.ok()["refundOrder"]["order"]["status"], "REFUNDED");
     assert_eq!(shop.stock(&mug).await, 8);
 }
+
+/// The uuid inside a global id (`base64url("Kind:uuid")`).
+fn uuid_of(global_id: &str) -> uuid::Uuid {
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(global_id)
+        .unwrap();
+    let text = String::from_utf8(decoded).unwrap();
+    uuid::Uuid::parse_str(text.split_once(':').unwrap().1).unwrap()
+}
+
+#[tokio::test]
+async fn a_charge_the_server_never_recorded_is_reconciled_not_repeated() {
+    use chatshop::{ChargeRequest, PaymentProvider};
+    use chatshop_entity::enums::{PaymentKind, PaymentStatus};
+    use chatshop_entity::{order, payment};
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel};
+
+    let provider = TestPaymentProvider::new();
+    let shop = shop_on(TestApp::spawn_with_provider(provider.clone(), |_| {}).await).await;
+    let mug = shop.product("Mug", "9.00", Some(5)).await;
+    let (customer, conversation_id) = shop.customer("customer@example.com").await;
+    let order_id = order_id(
+        &shop
+            .place(
+                &customer,
+                &conversation_id,
+                json!([{ "productId": mug, "quantity": 1 }]),
+            )
+            .await,
+    );
+    let order_uuid = uuid_of(&order_id);
+
+    // The server recorded its attempt and called the provider, which charged;
+    // then the process died before it could record the outcome.
+    let db = shop.app.chatshop.database();
+    let attempt = uuid::Uuid::now_v7();
+    let now = chrono_now();
+    payment::Entity::insert(payment::ActiveModel {
+        id: Set(attempt),
+        order_id: Set(order_uuid),
+        kind: Set(PaymentKind::Charge),
+        idempotency_key: Set("before-the-crash".to_owned()),
+        request_digest: Set("0".repeat(64)),
+        amount_minor: Set(900),
+        currency: Set("USD".to_owned()),
+        status: Set(PaymentStatus::Pending),
+        failure_code: Set(None),
+        provider_reference: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .exec_without_returning(db)
+    .await
+    .unwrap();
+    let mut claimed = order::Entity::find_by_id(order_uuid)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap()
+        .into_active_model();
+    claimed.payment_attempt_id = Set(Some(attempt));
+    claimed.update(db).await.unwrap();
+    let charged = provider
+        .charge(ChargeRequest {
+            idempotency_key: "before-the-crash".to_owned(),
+            amount_minor: 900,
+            currency: "USD".to_owned(),
+            payment_method_token: "tok_success".to_owned(),
+            description: "the charge the server did not record".to_owned(),
+        })
+        .await
+        .unwrap();
+    assert!(matches!(charged, chatshop::ChargeOutcome::Succeeded { .. }));
+
+    // The customer, seeing no confirmation, pays again with a new key.
+    let retry = shop
+        .pay(&customer, &order_id, "tok_success", "after-the-crash")
+        .await;
+    assert_eq!(retry.ok()["payOrder"]["order"]["status"], "PAID");
+    assert_eq!(
+        provider.charges(),
+        1,
+        "the earlier charge was found, not repeated"
+    );
+    let statuses = retry.ok()["payOrder"]["order"]["payments"].clone();
+    assert_eq!(
+        statuses,
+        json!([{ "status": "SUCCEEDED", "failureCode": null }])
+    );
+}
+
+fn chrono_now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
