@@ -161,6 +161,14 @@ pub struct Limits {
     #[arg(long, env = "CHATSHOP_MAX_COMPLEXITY", default_value_t = 5_000)]
     pub max_complexity: usize,
 
+    /// Most aliases in one query: each alias can run an expensive field again.
+    #[arg(long, env = "CHATSHOP_MAX_ALIASES", default_value_t = 30)]
+    pub max_aliases: usize,
+
+    /// Most root fields in one operation.
+    #[arg(long, env = "CHATSHOP_MAX_ROOT_FIELDS", default_value_t = 20)]
+    pub max_root_fields: usize,
+
     /// Largest page a connection returns (`first`/`last` above it are refused).
     #[arg(long, env = "CHATSHOP_MAX_PAGE_SIZE", default_value_t = 100)]
     pub max_page_size: u32,
@@ -209,6 +217,8 @@ impl Default for Limits {
         Self {
             max_depth: 12,
             max_complexity: 5_000,
+            max_aliases: 30,
+            max_root_fields: 20,
             max_page_size: 100,
             default_page_size: 20,
             max_body_bytes: 262_144,

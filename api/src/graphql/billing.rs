@@ -221,6 +221,7 @@ impl BillingQuery {
     }
 
     /// A shop's invoices, oldest first. Owners only.
+    #[graphql(complexity = "super::relay::page_weight(first, last, child_complexity)")]
     async fn invoices(
         &self,
         ctx: &Context<'_>,

@@ -34,6 +34,7 @@ impl CatalogQuery {
     /// A shop's catalog, oldest first. Archived products are left out unless
     /// `includeArchived` is set, which only the shop's members may do.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "super::relay::page_weight(first, last, child_complexity)")]
     async fn products(
         &self,
         ctx: &Context<'_>,

@@ -33,6 +33,7 @@ impl ConversationsQuery {
     /// The caller's conversations as a customer, or with `shopId` the shop's
     /// inbox (members only); oldest first.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "super::relay::page_weight(first, last, child_complexity)")]
     async fn conversations(
         &self,
         ctx: &Context<'_>,

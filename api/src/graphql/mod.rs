@@ -10,6 +10,7 @@ mod billing;
 mod catalog;
 mod context;
 mod conversations;
+mod limits;
 mod node;
 mod orders;
 mod relay;
@@ -58,6 +59,10 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
 pub(crate) fn build_schema(state: AppState) -> ChatshopSchema {
     let limits = &state.config.limits;
     let mut schema = builder()
+        .extension(limits::QueryShape {
+            max_aliases: limits.max_aliases,
+            max_root_fields: limits.max_root_fields,
+        })
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         // Guards the validator itself against deeply nested fragments.

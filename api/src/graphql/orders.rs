@@ -34,6 +34,7 @@ impl OrdersQuery {
     /// The caller's orders as a customer, or with `shopId` the shop's orders
     /// (members only); oldest first.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "super::relay::page_weight(first, last, child_complexity)")]
     async fn orders(
         &self,
         ctx: &Context<'_>,

@@ -55,3 +55,17 @@ pub(crate) fn connection<Row, Node: OutputType>(
     }));
     connection
 }
+
+/// Complexity of a connection field: its children count once per row the
+/// page may hold, so `first: 100` of something costly weighs 100 times as
+/// much as `first: 1`. Without `first`/`last` the default page size applies.
+pub(crate) fn page_weight(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
+    /// The default page size (`--default-page-size`'s default).
+    const DEFAULT_PAGE: usize = 20;
+    let rows = first
+        .or(last)
+        .map_or(DEFAULT_PAGE, |n| usize::try_from(n).unwrap_or(0));
+    rows.max(1)
+        .saturating_mul(child_complexity)
+        .saturating_add(1)
+}

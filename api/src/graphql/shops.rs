@@ -34,6 +34,7 @@ impl ShopsQuery {
     }
 
     /// All shops, oldest first; with `memberOnly`, only the shops the caller works in.
+    #[graphql(complexity = "super::relay::page_weight(first, last, child_complexity)")]
     async fn shops(
         &self,
         ctx: &Context<'_>,

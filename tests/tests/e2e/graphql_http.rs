@@ -272,3 +272,53 @@ async fn the_playground_is_served_and_can_be_switched_off() {
     let response = without.http().get(without.url("/")).send().await.unwrap();
     assert_eq!(response.status(), 404);
 }
+
+#[tokio::test]
+async fn too_many_aliases_or_root_fields_are_refused() {
+    let app = TestApp::spawn_with(|config| {
+        config.limits.max_aliases = 3;
+        config.limits.max_root_fields = 2;
+    })
+    .await;
+    let aliases = app
+        .gql("{ a: me { id } b: me { id } c: me { id } d: me { id } }")
+        .send()
+        .await;
+    assert_eq!(aliases.code(), "BAD_USER_INPUT");
+    assert!(
+        aliases.errors()[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("aliases"),
+        "{}",
+        aliases.body
+    );
+    let roots = app
+        .gql("{ me { id } shops { edges { cursor } } rateCard { category } }")
+        .send()
+        .await;
+    assert_eq!(roots.code(), "BAD_USER_INPUT");
+    assert!(
+        roots.errors()[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("root fields"),
+        "{}",
+        roots.body
+    );
+    assert_eq!(
+        app.gql("{ a: me { id } b: me { id } }").send().await.ok()["a"],
+        Value::Null
+    );
+}
+
+#[tokio::test]
+async fn list_complexity_is_weighted_by_page_size() {
+    let app = TestApp::spawn_with(|config| config.limits.max_complexity = 1_000).await;
+    let nested = "query($n: Int) { shops(first: $n) { edges { node { products(first: $n) { edges { node { name price { amount } } } } } } } }";
+    let small = app.gql(nested).vars(json!({ "n": 5 })).send().await;
+    assert!(small.errors().is_empty(), "{}", small.body);
+    let large = app.gql(nested).vars(json!({ "n": 100 })).send().await;
+    assert_eq!(large.code(), "BAD_USER_INPUT");
+    assert_eq!(large.status, 400);
+}

@@ -112,6 +112,7 @@ impl Conversation {
     }
 
     /// History, newest first: `first`/`after` go back in time.
+    #[graphql(complexity = "crate::graphql::relay::page_weight(first, last, child_complexity)")]
     async fn messages(
         &self,
         ctx: &Context<'_>,

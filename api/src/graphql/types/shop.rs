@@ -100,6 +100,7 @@ impl Shop {
     /// The catalog, oldest first. Archived products are left out unless
     /// `includeArchived` is set, which only the shop's members may do.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "crate::graphql::relay::page_weight(first, last, child_complexity)")]
     async fn products(
         &self,
         ctx: &Context<'_>,
