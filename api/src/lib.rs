@@ -41,6 +41,8 @@ pub mod events;
 mod graphql;
 /// The HTTP surface.
 mod http;
+/// Prometheus metrics.
+mod metrics;
 /// Payment providers and the built-in test provider.
 pub mod payments;
 /// The demo shop for `cargo run`.

@@ -209,6 +209,7 @@ impl ConversationsMutation {
             category: input.category.map(Into::into),
         };
         let message = messages::send(&state.db, state.events.as_ref(), ctx.actor(), new).await?;
+        state.metrics.messages_sent.inc();
         Ok(SendMessagePayload {
             message: Message(message),
         })

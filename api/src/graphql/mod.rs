@@ -59,6 +59,7 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
 pub(crate) fn build_schema(state: AppState) -> ChatshopSchema {
     let limits = &state.config.limits;
     let mut schema = builder()
+        .extension(crate::metrics::OperationMetrics(state.metrics.clone()))
         .extension(limits::QueryShape {
             max_aliases: limits.max_aliases,
             max_root_fields: limits.max_root_fields,

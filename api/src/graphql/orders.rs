@@ -202,14 +202,22 @@ impl OrdersMutation {
             provider: state.payments.as_ref(),
             billing: &state.config.billing,
         };
-        let model = payments::pay(
+        let paid = payments::pay(
             &cx,
             ctx.actor(),
             order_id,
             &input.payment_method_token,
             &input.idempotency_key,
         )
-        .await?;
+        .await;
+        match &paid {
+            Ok(_) => {
+                state.metrics.orders_paid.inc();
+            }
+            Err(crate::Error::PaymentFailed { reason }) => state.metrics.payment_failed(reason),
+            Err(_) => {}
+        }
+        let model = paid?;
         Ok(OrderPayload {
             order: Order {
                 model,

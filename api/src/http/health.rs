@@ -21,3 +21,14 @@ pub(crate) async fn readyz(State(state): State<HttpState>) -> (StatusCode, &'sta
         }
     }
 }
+
+/// Prometheus metrics in the text exposition format.
+pub(crate) async fn metrics(State(state): State<HttpState>) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.app.metrics.render(),
+    )
+}

@@ -28,7 +28,8 @@ pub(crate) fn router(app: AppState, schema: ChatshopSchema) -> Router {
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphql/ws", get(ws::upgrade))
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz));
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics));
     #[cfg(feature = "stock-http-handler")]
     {
         router = router.route_service(

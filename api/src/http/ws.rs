@@ -127,10 +127,14 @@ impl Connection {
     }
 
     async fn run(mut self) {
+        let metrics = self.state.app.metrics.clone();
+        metrics.websockets.inc();
         let outcome = self.serve().await;
         for (_, operation) in self.operations.drain() {
             operation.abort();
+            metrics.subscriptions.dec();
         }
+        metrics.websockets.dec();
         if let Err(close) = outcome {
             let frame = CloseFrame {
                 code: close.code,
@@ -180,7 +184,9 @@ impl Connection {
                     .await
                     .map_err(|_| Close::new(1000, ""))?,
                 Outgoing::Finished(id) => {
-                    self.operations.remove(&id);
+                    if self.operations.remove(&id).is_some() {
+                        self.state.app.metrics.subscriptions.dec();
+                    }
                 }
             }
             next = self.outgoing_rx.try_recv().ok();
@@ -212,6 +218,7 @@ impl Connection {
                 let id = message_id(&message)?;
                 if let Some(operation) = self.operations.remove(id) {
                     operation.abort();
+                    self.state.app.metrics.subscriptions.dec();
                 }
                 Ok(())
             }
@@ -346,6 +353,7 @@ impl Connection {
             let _ = outgoing.send(Outgoing::Finished(task_id)).await;
         });
         self.operations.insert(id, task.abort_handle());
+        self.state.app.metrics.subscriptions.inc();
         Ok(())
     }
 }

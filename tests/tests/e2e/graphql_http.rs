@@ -322,3 +322,36 @@ async fn list_complexity_is_weighted_by_page_size() {
     assert_eq!(large.code(), "BAD_USER_INPUT");
     assert_eq!(large.status, 400);
 }
+
+#[tokio::test]
+async fn metrics_count_operations_by_root_field_and_outcome() {
+    let app = TestApp::spawn().await;
+    app.gql("{ shops { edges { cursor } } }").send().await.ok();
+    app.gql("mutation { createShop(input: { slug: \"nope\", name: \"x\", currencyCode: \"USD\" }) { shop { id } } }").send().await;
+    let user = app.sign_up("metrics@example.com").await;
+    let _socket = app.ws_as(&user).await;
+    let text = app
+        .http()
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"chatshop_graphql_operations_total{field="shops",outcome="ok"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"chatshop_graphql_operations_total{field="createShop",outcome="UNAUTHENTICATED"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("chatshop_graphql_operation_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(text.contains("chatshop_websocket_connections 1"), "{text}");
+}
