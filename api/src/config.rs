@@ -202,6 +202,16 @@ pub struct Limits {
     #[arg(long, env = "CHATSHOP_WS_KEEPALIVE_SECS", default_value_t = 25)]
     pub ws_keepalive_secs: u64,
 
+    /// Requests per second a signed-in user may make (bursts of twice as
+    /// many), over HTTP and WebSocket together; 0 switches the limit off.
+    #[arg(long, env = "CHATSHOP_RATE_LIMIT_USER_PER_SEC", default_value_t = 50)]
+    pub rate_limit_user_per_sec: u32,
+
+    /// Requests per second from one IP address without a token (bursts of
+    /// twice as many); 0 switches the limit off.
+    #[arg(long, env = "CHATSHOP_RATE_LIMIT_IP_PER_SEC", default_value_t = 100)]
+    pub rate_limit_ip_per_sec: u32,
+
     /// Concurrent password hashes (each takes ~19 MiB and ~15 ms of a core);
     /// a burst of sign-ins waits instead of exhausting memory.
     #[arg(long, env = "CHATSHOP_PASSWORD_HASH_CONCURRENCY", default_value_t = 4)]
@@ -223,6 +233,8 @@ impl Default for Limits {
             default_page_size: 20,
             max_body_bytes: 262_144,
             max_batch: 0,
+            rate_limit_user_per_sec: 50,
+            rate_limit_ip_per_sec: 100,
             ws_init_timeout_secs: 10,
             ws_max_subscriptions: 100,
             ws_keepalive_secs: 25,

@@ -182,6 +182,13 @@ impl TestApp {
             database_url: database.url.clone(),
             db_max_connections: 5,
             seed_demo: false,
+            // Tests fire requests faster than any person; the rate limit has
+            // tests of its own.
+            limits: chatshop::Limits {
+                rate_limit_user_per_sec: 0,
+                rate_limit_ip_per_sec: 0,
+                ..chatshop::Limits::default()
+            },
             ..Config::default()
         };
         configure(&mut config);

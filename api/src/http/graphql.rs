@@ -24,6 +24,7 @@ struct Refusal {
     code: ErrorCode,
     message: String,
     extra_headers: Vec<(header::HeaderName, HeaderValue)>,
+    retry_after_secs: Option<u64>,
 }
 
 impl Refusal {
@@ -33,7 +34,22 @@ impl Refusal {
             code,
             message: message.into(),
             extra_headers: Vec::new(),
+            retry_after_secs: None,
         }
+    }
+
+    fn rate_limited(wait: std::time::Duration) -> Self {
+        let secs = super::rate_limit::retry_after_secs(wait);
+        let mut refusal = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimited,
+            format!("too many requests; retry in {secs} s"),
+        );
+        if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
+            refusal.extra_headers.push((header::RETRY_AFTER, value));
+        }
+        refusal.retry_after_secs = Some(secs);
+        refusal
     }
 
     fn bad_request(message: impl Into<String>) -> Self {
@@ -47,9 +63,11 @@ impl Refusal {
     }
 
     fn into_response(self, media: ResponseMedia) -> Response {
-        let body = serde_json::json!({
-            "errors": [{ "message": self.message, "extensions": { "code": self.code.as_str() } }]
-        });
+        let mut extensions = serde_json::json!({ "code": self.code.as_str() });
+        if let (Some(secs), Some(fields)) = (self.retry_after_secs, extensions.as_object_mut()) {
+            fields.insert("retryAfterSecs".to_owned(), secs.into());
+        }
+        let body = serde_json::json!({ "errors": [{ "message": self.message, "extensions": extensions }] });
         let mut response = (
             self.status,
             [(header::CONTENT_TYPE, media.content_type())],
@@ -73,6 +91,7 @@ pub(crate) async fn get(
     };
     let outcome = async {
         let actor = authenticate(&state, headers).await?;
+        rate_limit(&state, &actor, &parts.extensions)?;
         let params = negotiate::params_from_query_string(parts.uri.query().unwrap_or(""))
             .map_err(Refusal::bad_request)?;
         Ok::<_, Refusal>((actor, params))
@@ -96,6 +115,7 @@ pub(crate) async fn post(
     };
     let outcome = async {
         let actor = authenticate(&state, headers).await?;
+        rate_limit(&state, &actor, &parts.extensions)?;
         check_content_type(headers)?;
         let bytes = read_body(headers, body, state.app.config.limits.max_body_bytes).await?;
         let parsed = negotiate::params_from_body(&bytes).map_err(Refusal::bad_request)?;
@@ -167,6 +187,21 @@ async fn authenticate(state: &HttpState, headers: &HeaderMap) -> Result<Actor, R
             ))
         }
     }
+}
+
+/// Counts the request against the caller's rate limit.
+fn rate_limit(
+    state: &HttpState,
+    actor: &Actor,
+    extensions: &axum::http::Extensions,
+) -> Result<(), Refusal> {
+    let address = extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    state
+        .rate_limits
+        .check(actor, address)
+        .map_err(Refusal::rate_limited)
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), Refusal> {

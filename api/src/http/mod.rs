@@ -4,6 +4,7 @@ mod graphql;
 mod health;
 mod negotiate;
 mod playground;
+mod rate_limit;
 mod ws;
 
 use axum::Router;
@@ -17,12 +18,19 @@ use crate::graphql::ChatshopSchema;
 pub(crate) struct HttpState {
     pub app: AppState,
     pub schema: ChatshopSchema,
+    pub rate_limits: std::sync::Arc<rate_limit::RateLimits>,
 }
 
 /// The whole HTTP surface as a `Router<()>`, ready to nest or serve.
 pub(crate) fn router(app: AppState, schema: ChatshopSchema) -> Router {
     let playground_enabled = app.config.playground;
-    let state = HttpState { app, schema };
+    let rate_limits = std::sync::Arc::new(rate_limit::RateLimits::new(&app.config.limits));
+    spawn_rate_limit_sweeper(&rate_limits);
+    let state = HttpState {
+        app,
+        schema,
+        rate_limits,
+    };
     let mut router = Router::new()
         // axum answers other methods with 405 and an `Allow: GET,HEAD,POST` header.
         .route("/graphql", get(graphql::get).post(graphql::post))
@@ -43,4 +51,19 @@ pub(crate) fn router(app: AppState, schema: ChatshopSchema) -> Router {
             .route("/playground/{*path}", get(playground::asset));
     }
     router.with_state(state)
+}
+
+/// Forgets idle callers' buckets every minute; stops with the router.
+fn spawn_rate_limit_sweeper(rate_limits: &std::sync::Arc<rate_limit::RateLimits>) {
+    let weak = std::sync::Arc::downgrade(rate_limits);
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            interval.tick().await;
+            let Some(rate_limits) = weak.upgrade() else {
+                break;
+            };
+            rate_limits.forget_idle();
+        }
+    });
 }

@@ -304,6 +304,13 @@ impl Connection {
                 format!("subscriber for {id} already exists"),
             ));
         }
+        if let Err(wait) = self.state.rate_limits.check(&actor, None) {
+            let secs = super::rate_limit::retry_after_secs(wait);
+            let error = json!([{ "message": format!("too many requests; retry in {secs} s"), "extensions": { "code": ErrorCode::RateLimited.as_str(), "retryAfterSecs": secs } }]);
+            return self
+                .send(&json!({ "type": "error", "id": id, "payload": error }))
+                .await;
+        }
         let limit = self.state.app.config.limits.ws_max_subscriptions;
         if self.operations.len() >= limit {
             let error = json!([{ "message": format!("at most {limit} operations may run on one connection"), "extensions": { "code": ErrorCode::RateLimited.as_str() } }]);

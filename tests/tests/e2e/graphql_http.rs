@@ -355,3 +355,50 @@ async fn metrics_count_operations_by_root_field_and_outcome() {
     );
     assert!(text.contains("chatshop_websocket_connections 1"), "{text}");
 }
+
+#[tokio::test]
+async fn a_rate_limited_client_is_told_when_to_come_back_and_then_served() {
+    let app = TestApp::spawn_with(|config| {
+        config.limits.rate_limit_user_per_sec = 1;
+        config.limits.rate_limit_ip_per_sec = 1;
+    })
+    .await;
+    // Anonymous callers count by address: a burst of 2, then a refusal.
+    let mut statuses = Vec::new();
+    let mut last = None;
+    for _ in 0..3 {
+        let response = post_raw(
+            &app,
+            Some("application/json"),
+            None,
+            r#"{"query":"{ __typename }"}"#,
+        )
+        .await;
+        statuses.push(response.status().as_u16());
+        last = Some(response);
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+    let refused = last.unwrap();
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry_after));
+    let body = GqlResponse::read(refused).await;
+    assert_eq!(body.code(), "RATE_LIMITED");
+    assert_eq!(
+        body.errors()[0]["extensions"]["retryAfterSecs"],
+        retry_after
+    );
+
+    tokio::time::sleep(std::time::Duration::from_secs(retry_after)).await;
+    let again = post_raw(
+        &app,
+        Some("application/json"),
+        None,
+        r#"{"query":"{ __typename }"}"#,
+    )
+    .await;
+    assert_eq!(again.status(), 200);
+}
