@@ -155,7 +155,14 @@ impl Connection {
         loop {
             tokio::select! {
                 incoming = self.socket.recv() => match incoming {
-                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ok(()),
+                    None | Some(Err(_)) => return Ok(()),
+                    // Answer the client's close frame (the WebSocket closing
+                    // handshake) before going: without it the client sees an
+                    // abnormal closure (1006).
+                    Some(Ok(Message::Close(_))) => {
+                        let _ = self.socket.close().await;
+                        return Ok(());
+                    }
                     Some(Ok(Message::Text(text))) => self.handle(text.as_str()).await?,
                     Some(Ok(Message::Binary(_))) => return Err(Close::new(4400, "binary messages are not part of the protocol")),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
