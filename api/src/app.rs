@@ -216,12 +216,28 @@ impl ChatshopBuilder {
             Some(secret) => secret.as_bytes().to_vec(),
             None => stored_signing_secret(&self.db).await?,
         };
-        let tokens = TokenKeys::new(
+        let mut tokens = TokenKeys::new(
             &secret,
             &auth.issuer,
             &auth.audience,
             Duration::from_secs(auth.token_ttl_secs),
         )?;
+        match (&auth.idp_issuer, &auth.idp_audience, &auth.idp_jwks_file) {
+            (Some(issuer), Some(audience), Some(jwks)) => {
+                let provider = crate::auth::identity_provider::IdentityProvider::new(
+                    issuer,
+                    audience,
+                    jwks.clone(),
+                )?;
+                tokens = tokens.with_identity_provider(provider);
+            }
+            (None, None, None) => {}
+            _ => {
+                return Err(Error::internal(
+                    "an identity provider needs --idp-issuer, --idp-audience and --idp-jwks-file",
+                ));
+            }
+        }
         let passwords = PasswordHasher::new(self.config.limits.password_hash_concurrency).await?;
         let events: Arc<dyn EventBus> = match self.events {
             Some(bus) => bus,

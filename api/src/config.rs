@@ -110,6 +110,20 @@ pub struct AuthConfig {
     )]
     pub admin_emails: Vec<String>,
 
+    /// `iss` of an external identity provider whose tokens (RS256/ES256) are
+    /// accepted too; needs `--idp-audience` and `--idp-jwks-file`.
+    #[arg(long = "idp-issuer", env = "CHATSHOP_IDP_ISSUER")]
+    pub idp_issuer: Option<String>,
+
+    /// `aud` the identity provider's tokens must carry.
+    #[arg(long = "idp-audience", env = "CHATSHOP_IDP_AUDIENCE")]
+    pub idp_audience: Option<String>,
+
+    /// The identity provider's public keys, as a local JWKS file (keys by
+    /// `kid`; the file is read again when an unknown `kid` shows up).
+    #[arg(long = "idp-jwks-file", env = "CHATSHOP_IDP_JWKS_FILE")]
+    pub idp_jwks_file: Option<std::path::PathBuf>,
+
     /// Lifetime of issued access tokens, in seconds.
     #[arg(
         long = "token-ttl-secs",
@@ -124,6 +138,9 @@ impl Default for AuthConfig {
         Self {
             token_secret: None,
             admin_emails: Vec::new(),
+            idp_issuer: None,
+            idp_audience: None,
+            idp_jwks_file: None,
             issuer: "chatshop".to_owned(),
             audience: "chatshop-api".to_owned(),
             token_ttl_secs: 86_400,
@@ -142,6 +159,9 @@ impl fmt::Debug for AuthConfig {
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("admin_emails", &self.admin_emails)
+            .field("idp_issuer", &self.idp_issuer)
+            .field("idp_audience", &self.idp_audience)
+            .field("idp_jwks_file", &self.idp_jwks_file)
             .field("token_ttl_secs", &self.token_ttl_secs)
             .finish()
     }

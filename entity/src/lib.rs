@@ -6,6 +6,7 @@
 
 pub mod conversation;
 pub mod enums;
+pub mod external_identity;
 pub mod invoice;
 pub mod invoice_line;
 pub mod marketing_opt_out;

@@ -1,6 +1,7 @@
 //! The entities under short names, for `use chatshop_entity::prelude::*`.
 
 pub use super::conversation::Entity as Conversation;
+pub use super::external_identity::Entity as ExternalIdentity;
 pub use super::invoice::Entity as Invoice;
 pub use super::invoice_line::Entity as InvoiceLine;
 pub use super::marketing_opt_out::Entity as MarketingOptOut;

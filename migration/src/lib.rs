@@ -12,6 +12,7 @@ mod m20250101_000002_catalog;
 mod m20250101_000003_conversations_messages;
 mod m20250101_000004_orders_payments;
 mod m20250101_000005_billing_privacy;
+mod m20250101_000006_external_identities;
 
 /// Runs Chatshop's migrations in order.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250101_000003_conversations_messages::Migration),
             Box::new(m20250101_000004_orders_payments::Migration),
             Box::new(m20250101_000005_billing_privacy::Migration),
+            Box::new(m20250101_000006_external_identities::Migration),
         ]
     }
 }

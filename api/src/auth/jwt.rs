@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::Actor;
+use super::identity_provider::{ExternalIdentity, IdentityProvider};
 use crate::Error;
 
 /// Shortest accepted signing secret: HS256 wants at least 256 bits of key.
@@ -24,6 +25,16 @@ pub struct TokenKeys {
     issuer: String,
     audience: String,
     ttl: Duration,
+    identity_provider: Option<std::sync::Arc<IdentityProvider>>,
+}
+
+/// Who a verified token names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verified {
+    /// A Chatshop user (our own token).
+    User(Uuid),
+    /// A user of the integrator's identity provider.
+    External(ExternalIdentity),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -65,7 +76,51 @@ impl TokenKeys {
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             ttl,
+            identity_provider: None,
         })
+    }
+
+    /// Also accepts tokens from an integrator's identity provider.
+    pub fn with_identity_provider(mut self, provider: IdentityProvider) -> Self {
+        self.identity_provider = Some(std::sync::Arc::new(provider));
+        self
+    }
+
+    /// Verifies a bearer token: our own (HS256), or one of the identity
+    /// provider's (RS256/ES256, by `kid`) when one is configured. The header
+    /// decides which verifier looks at it, and each verifier pins its own
+    /// algorithms, so neither can be tricked into the other's.
+    ///
+    /// # Errors
+    /// `UNAUTHENTICATED` for any fault.
+    pub fn verify_any(&self, token: &str) -> Result<Verified, Error> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| Error::Unauthenticated)?;
+        if IdentityProvider::claims_token(&header) {
+            let provider = self
+                .identity_provider
+                .as_ref()
+                .ok_or(Error::Unauthenticated)?;
+            return provider.verify(token, &header).map(Verified::External);
+        }
+        match self.verify(token)? {
+            Actor::User { id } => Ok(Verified::User(id)),
+            Actor::Anonymous => Err(Error::Unauthenticated),
+        }
+    }
+
+    /// [`Self::verify_any`] on an `Authorization` header (`Bearer <token>`).
+    ///
+    /// # Errors
+    /// `UNAUTHENTICATED` for any fault.
+    pub fn verify_any_header(&self, header: &str) -> Result<Verified, Error> {
+        let (scheme, token) = header
+            .trim()
+            .split_once(' ')
+            .ok_or(Error::Unauthenticated)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(Error::Unauthenticated);
+        }
+        self.verify_any(token.trim())
     }
 
     /// Issues a token for a user.
@@ -98,18 +153,6 @@ impl TokenKeys {
         let id = Uuid::try_parse(&data.claims.sub).map_err(|_| Error::Unauthenticated)?;
         Ok(Actor::User { id })
     }
-
-    /// Verifies the value of an `Authorization` header (`Bearer <token>`).
-    pub fn verify_header(&self, header: &str) -> Result<Actor, Error> {
-        let (scheme, token) = header
-            .trim()
-            .split_once(' ')
-            .ok_or(Error::Unauthenticated)?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(Error::Unauthenticated);
-        }
-        self.verify(token.trim())
-    }
 }
 
 #[cfg(test)]
@@ -141,9 +184,9 @@ mod tests {
         );
         assert_eq!(
             keys()
-                .verify_header(&format!("Bearer {}", issued.token))
+                .verify_any_header(&format!("Bearer {}", issued.token))
                 .unwrap(),
-            Actor::User { id: user }
+            Verified::User(user)
         );
     }
 
@@ -198,9 +241,9 @@ mod tests {
         let issued = keys().issue(Uuid::now_v7()).unwrap();
         assert!(
             keys()
-                .verify_header(&format!("Basic {}", issued.token))
+                .verify_any_header(&format!("Basic {}", issued.token))
                 .is_err()
         );
-        assert!(keys().verify_header("Bearer").is_err());
+        assert!(keys().verify_any_header("Bearer").is_err());
     }
 }

@@ -4,6 +4,7 @@
 //! the resulting `Actor` to the request. Services take `&Actor` as an argument;
 //! nothing reads "the current user" from ambient state.
 
+pub mod identity_provider;
 pub mod jwt;
 pub mod password;
 pub mod policy;
@@ -40,4 +41,25 @@ impl Actor {
             Self::Anonymous => None,
         }
     }
+}
+
+/// The caller a verified token names: an external identity becomes (or
+/// finds) its Chatshop user; a user who deleted their data is nobody
+/// (`None`), whatever token they still hold.
+///
+/// # Errors
+/// `INTERNAL` on database failures.
+pub(crate) async fn resolve(
+    db: &sea_orm::DatabaseConnection,
+    verified: jwt::Verified,
+) -> Result<Option<Actor>, Error> {
+    let id = match verified {
+        jwt::Verified::User(id) => id,
+        jwt::Verified::External(identity) => {
+            crate::services::users::from_external(db, &identity).await?
+        }
+    };
+    Ok(crate::services::privacy::is_active(db, id)
+        .await?
+        .then_some(Actor::User { id }))
 }

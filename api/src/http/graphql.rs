@@ -168,16 +168,14 @@ async fn authenticate(state: &HttpState, headers: &HeaderMap) -> Result<Actor, R
         .with_header(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")
     };
     let value = value.to_str().map_err(|_| unauthorized())?;
-    let actor = state
+    let verified = state
         .app
         .tokens
-        .verify_header(value)
+        .verify_any_header(value)
         .map_err(|_| unauthorized())?;
-    // A user who deleted their data has no valid tokens left.
-    let id = actor.user_id().map_err(|_| unauthorized())?;
-    match crate::services::privacy::is_active(&state.app.db, id).await {
-        Ok(true) => Ok(actor),
-        Ok(false) => Err(unauthorized()),
+    match crate::auth::resolve(&state.app.db, verified).await {
+        Ok(Some(actor)) => Ok(actor),
+        Ok(None) => Err(unauthorized()),
         Err(err) => {
             tracing::error!(error = %err, "could not check an account");
             Err(Refusal::new(

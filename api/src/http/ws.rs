@@ -275,17 +275,15 @@ impl Connection {
             }
             Some(token) => {
                 let forbidden = || Close::new(4403, "forbidden: invalid or expired token");
-                let actor = self
+                let verified = self
                     .state
                     .app
                     .tokens
-                    .verify(&token)
+                    .verify_any(&token)
                     .map_err(|_| forbidden())?;
-                let id = actor.user_id().map_err(|_| forbidden())?;
-                // A user who deleted their data has no valid tokens left.
-                match crate::services::privacy::is_active(&self.state.app.db, id).await {
-                    Ok(true) => actor,
-                    Ok(false) => return Err(forbidden()),
+                match crate::auth::resolve(&self.state.app.db, verified).await {
+                    Ok(Some(actor)) => actor,
+                    Ok(None) => return Err(forbidden()),
                     Err(_) => return Err(Close::new(1011, "internal error")),
                 }
             }

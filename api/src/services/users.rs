@@ -125,3 +125,100 @@ pub async fn get_visible(
     }
     Ok(user::Entity::find_by_id(id).one(db).await?)
 }
+
+/// The Chatshop user behind an identity provider's subject, created on first
+/// sight. The provider's email is used when it is free; an email that
+/// belongs to a local account is never linked (the provider may not have
+/// verified it), and the new user gets a placeholder address instead.
+pub async fn from_external(
+    db: &(impl ConnectionTrait + sea_orm::TransactionTrait),
+    identity: &crate::auth::identity_provider::ExternalIdentity,
+) -> Result<Uuid, Error> {
+    use chatshop_entity::external_identity;
+    use sea_orm::TransactionSession;
+
+    let known = |db| async move {
+        Ok::<_, Error>(
+            external_identity::Entity::find_by_id((
+                identity.issuer.clone(),
+                identity.subject.clone(),
+            ))
+            .one(db)
+            .await?
+            .map(|found| found.user_id),
+        )
+    };
+    if let Some(user_id) = known(db).await? {
+        return Ok(user_id);
+    }
+    let placeholder = {
+        use sha2::{Digest, Sha256};
+        let digest =
+            Sha256::digest(format!("{}\0{}", identity.issuer, identity.subject).as_bytes());
+        let short: String = digest.iter().take(10).map(|b| format!("{b:02x}")).collect();
+        format!("{short}@external.invalid")
+    };
+    let email = match identity.email.as_deref().map(|e| Email::parse("email", e)) {
+        Some(Ok(email))
+            if user::Entity::find()
+                .filter(user::Column::Email.eq(email.as_str()))
+                .one(db)
+                .await?
+                .is_none() =>
+        {
+            email.as_str().to_owned()
+        }
+        _ => placeholder,
+    };
+    let name = identity
+        .name
+        .as_deref()
+        .and_then(|n| text::name("name", n, MAX_USER_NAME_CHARS).ok())
+        .unwrap_or_else(|| "User".to_owned());
+    let user_id = new_id();
+    let now = chrono::Utc::now();
+    let txn = db.begin().await?;
+    let created = user::Entity::insert(user::ActiveModel {
+        id: Set(user_id),
+        email: Set(email),
+        name: Set(name),
+        // Not a PHC string: this account signs in through its provider only.
+        password_hash: Set("!external".to_owned()),
+        created_at: Set(now),
+        deleted_at: Set(None),
+    })
+    .exec_without_returning(&txn)
+    .await;
+    let linked = match created {
+        Ok(_) => {
+            external_identity::Entity::insert(external_identity::ActiveModel {
+                issuer: Set(identity.issuer.clone()),
+                subject: Set(identity.subject.clone()),
+                user_id: Set(user_id),
+                created_at: Set(now),
+            })
+            .exec_without_returning(&txn)
+            .await
+        }
+        Err(err) => Err(err),
+    };
+    match linked {
+        Ok(_) => {
+            txn.commit().await?;
+            Ok(user_id)
+        }
+        // A concurrent first request created the user: use theirs.
+        Err(err)
+            if matches!(
+                err.sql_err(),
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+            ) =>
+        {
+            txn.rollback().await?;
+            known(db).await?.ok_or_else(|| {
+                Error::internal("external identity vanished after a unique violation")
+            })
+        }
+        Err(err) => Err(err.into()),
+    }
+}

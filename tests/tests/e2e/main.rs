@@ -8,6 +8,7 @@ mod billing;
 mod catalog;
 mod embedding;
 mod graphql_http;
+mod identity_provider;
 mod live;
 mod orders;
 mod shops;
