@@ -31,6 +31,8 @@ pub(crate) struct StateInner {
     pub payments: Arc<dyn PaymentProvider>,
     pub currencies: crate::services::shops::CurrencyCache,
     pub metrics: crate::metrics::Metrics,
+    /// Set when the server shuts down; WebSockets watch it.
+    pub stopping: tokio::sync::watch::Sender<bool>,
     pub tokens: TokenKeys,
     pub passwords: PasswordHasher,
     pub config: Config,
@@ -139,6 +141,13 @@ impl Chatshop {
                 tracing::debug!(error = %err, "could not set TCP_NODELAY");
             }
         });
+        let stopping = self.state.stopping.clone();
+        let shutdown = async move {
+            shutdown.await;
+            // WebSockets never end on their own: tell them to close (1001),
+            // or the graceful shutdown would wait for them forever.
+            stopping.send_replace(true);
+        };
         axum::serve(
             listener,
             self.router()
@@ -146,6 +155,13 @@ impl Chatshop {
         )
         .with_graceful_shutdown(shutdown)
         .await
+    }
+
+    /// Closes every WebSocket of this instance with 1001 (going away), as a
+    /// graceful shutdown does. For integrators who run the router in their
+    /// own server and shut it down themselves.
+    pub fn close_websockets(&self) {
+        self.state.stopping.send_replace(true);
     }
 
     /// Expires unpaid orders whose reservation ran out, releasing their
@@ -255,6 +271,7 @@ impl ChatshopBuilder {
             payments,
             currencies: crate::services::shops::CurrencyCache::default(),
             metrics: crate::metrics::Metrics::new(),
+            stopping: tokio::sync::watch::Sender::new(false),
             tokens,
             passwords,
             config: self.config,

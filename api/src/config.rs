@@ -29,6 +29,10 @@ pub struct Config {
     #[arg(long, env = "CHATSHOP_PLAYGROUND_DIR")]
     pub playground_dir: Option<std::path::PathBuf>,
 
+    /// Log format of the server binary: `text` or `json` (one object per line).
+    #[arg(long, env = "CHATSHOP_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+
     /// Seed a demo shop with products when the database has no shop yet.
     #[arg(long, env = "CHATSHOP_SEED_DEMO", default_value_t = true, action = clap::ArgAction::Set)]
     pub seed_demo: bool,
@@ -63,6 +67,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
             playground: true,
             playground_dir: None,
+            log_format: "text".to_owned(),
             seed_demo: true,
             auth: AuthConfig::default(),
             limits: Limits::default(),

@@ -52,7 +52,7 @@ async fn main() -> Result<()> {
             return Ok(());
         }
     };
-    chatshop::telemetry::init();
+    chatshop::telemetry::init(&config.log_format);
     let listen = config.listen;
     let seed_demo = config.seed_demo;
     let chatshop = chatshop::Chatshop::connect(config).await?;

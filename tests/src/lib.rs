@@ -130,6 +130,7 @@ pub struct TestApp {
     pub database: std::sync::Arc<TestDatabase>,
     client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// A signed-up user.
@@ -210,7 +211,7 @@ impl TestApp {
         let addr = listener.local_addr().expect("local address");
         let (stop, stopped) = oneshot::channel::<()>();
         let server = chatshop.clone();
-        tokio::spawn(async move {
+        let server = tokio::spawn(async move {
             server
                 .serve(listener, async move {
                     let _ = stopped.await;
@@ -224,6 +225,7 @@ impl TestApp {
             database,
             client: reqwest::Client::new(),
             stop: Some(stop),
+            server: Some(server),
         }
     }
 
@@ -295,6 +297,22 @@ impl TestApp {
             .as_str()
             .expect("product id")
             .to_owned()
+    }
+}
+
+impl TestApp {
+    /// Shuts the server down as SIGTERM would, and waits until it has
+    /// finished (every request answered, every socket closed).
+    pub async fn shut_down(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            tokio::time::timeout(std::time::Duration::from_secs(10), server)
+                .await
+                .expect("the server shuts down within 10 s")
+                .expect("the server task ends cleanly");
+        }
     }
 }
 

@@ -50,7 +50,35 @@ pub(crate) fn router(app: AppState, schema: ChatshopSchema) -> Router {
             .route("/", get(playground::index))
             .route("/playground/{*path}", get(playground::asset));
     }
-    router.with_state(state)
+    router
+        .with_state(state)
+        .layer(axum::middleware::from_fn(request_id))
+}
+
+/// Gives every request an id (the client's `X-Request-Id` when it is a sane
+/// token, a fresh one otherwise), logs everything done for it inside a span
+/// carrying that id, and returns the id in `X-Request-Id`.
+async fn request_id(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use tracing::Instrument;
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned);
+    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
+    let mut response = next.run(request).instrument(span).await;
+    if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
 }
 
 /// Forgets idle callers' buckets every minute; stops with the router.

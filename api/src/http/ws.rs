@@ -150,6 +150,7 @@ impl Connection {
         let init_deadline = tokio::time::sleep(Duration::from_secs(limits.ws_init_timeout_secs));
         tokio::pin!(init_deadline);
         let keepalive_secs = limits.ws_keepalive_secs;
+        let mut stopping = self.state.app.stopping.subscribe();
         let mut keepalive = tokio::time::interval(Duration::from_secs(keepalive_secs.max(1)));
         keepalive.reset();
         loop {
@@ -168,6 +169,11 @@ impl Connection {
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 },
                 Some(outgoing) = self.outgoing_rx.recv() => self.deliver(outgoing).await?,
+                Ok(()) = stopping.changed() => {
+                    if *stopping.borrow() {
+                        return Err(Close::new(1001, "server shutting down"));
+                    }
+                }
                 () = &mut init_deadline, if self.actor.is_none() => {
                     return Err(Close::new(4408, "connection initialisation timeout"));
                 }

@@ -402,3 +402,41 @@ async fn a_rate_limited_client_is_told_when_to_come_back_and_then_served() {
     .await;
     assert_eq!(again.status(), 200);
 }
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let app = TestApp::spawn().await;
+    let fresh = post_raw(
+        &app,
+        Some("application/json"),
+        None,
+        r#"{"query":"{ __typename }"}"#,
+    )
+    .await;
+    let id = fresh.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(id.len(), 32, "{id}");
+    let echoed = app
+        .http()
+        .post(app.url("/graphql"))
+        .header("content-type", "application/json")
+        .header("x-request-id", "trace-1234")
+        .body(r#"{"query":"{ __typename }"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.headers()["x-request-id"], "trace-1234");
+    let hostile = app
+        .http()
+        .post(app.url("/graphql"))
+        .header("content-type", "application/json")
+        .header("x-request-id", "a\"b; drop")
+        .body(r#"{"query":"{ __typename }"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(
+        hostile.headers()["x-request-id"],
+        "a\"b; drop",
+        "only sane ids are echoed"
+    );
+}

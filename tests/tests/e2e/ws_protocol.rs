@@ -187,3 +187,24 @@ async fn the_number_of_subscriptions_per_socket_is_capped() {
     assert_eq!(refused["payload"][0]["extensions"]["code"], "RATE_LIMITED");
     socket.silent_for(Duration::from_millis(200)).await;
 }
+
+#[tokio::test]
+async fn a_graceful_shutdown_closes_sockets_with_1001_and_finishes() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("owner@example.com").await;
+    let shop_id = app.create_shop(&owner, "acme").await;
+    let mut socket = app.ws_as(&owner).await;
+    socket
+        .subscribe(
+            "i",
+            "subscription($shopId: ID!) { inboxEvents(shopId: $shopId) { type } }",
+            json!({ "shopId": shop_id }),
+        )
+        .await;
+    socket.send(json!({ "type": "ping" })).await;
+    assert_eq!(socket.receive().await["type"], "pong");
+    let closing = tokio::spawn(async move { socket.closed().await });
+    app.shut_down().await;
+    let (code, reason) = closing.await.unwrap();
+    assert_eq!(code, 1001, "{reason}");
+}
