@@ -57,6 +57,10 @@ pub async fn connect_database(config: &Config) -> Result<DatabaseConnection, Err
     options
         .max_connections(config.db_max_connections)
         .connect_timeout(Duration::from_secs(10))
+        // When the database is gone, fail a request in seconds instead of
+        // queueing it for sqlx's default 30 s; the pool reconnects by itself
+        // once the database is back.
+        .acquire_timeout(Duration::from_secs(3))
         .sqlx_logging(false);
     let db = Database::connect(options).await?;
     if db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite {

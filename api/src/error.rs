@@ -72,6 +72,9 @@ pub enum Error {
         /// Seconds to wait before retrying.
         retry_after_secs: u64,
     },
+    /// The database cannot be reached right now; retrying later may work.
+    #[error("the service is temporarily unavailable; retry shortly")]
+    Unavailable(#[source] InternalError),
     /// Something failed on our side. Logged, never described to the client.
     #[error("internal error")]
     Internal(#[source] InternalError),
@@ -125,7 +128,7 @@ impl Error {
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::PaymentFailed { .. } => ErrorCode::PaymentFailed,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
-            Self::Internal(_) => ErrorCode::Internal,
+            Self::Internal(_) | Self::Unavailable(_) => ErrorCode::Internal,
         }
     }
 
@@ -147,6 +150,9 @@ impl From<sea_orm::DbErr> for Error {
     fn from(err: sea_orm::DbErr) -> Self {
         match err {
             sea_orm::DbErr::RecordNotFound(_) => Self::NotFound { entity: "record" },
+            sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_) => {
+                Self::Unavailable(Box::new(err))
+            }
             other => Self::internal(other),
         }
     }
@@ -229,7 +235,7 @@ fn classify(error: &mut ServerError) {
         return;
     }
     let (code, field, reason) = if let Some(ours) = error.source::<Error>() {
-        if let Error::Internal(cause) = ours {
+        if let Error::Internal(cause) | Error::Unavailable(cause) = ours {
             tracing::error!(error = %error_chain(cause.as_ref()), path = ?error.path, "internal error");
         }
         let field = match ours {

@@ -53,6 +53,12 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
+    /// The same database, reached through another URL (a proxy in front).
+    pub fn with_url(mut self, url: String) -> Self {
+        self.url = url;
+        self
+    }
+
     /// Creates a fresh, empty database.
     pub async fn create() -> Self {
         match POSTGRES_URL.as_deref() {
@@ -717,5 +723,81 @@ impl TestApp {
             .as_str()
             .expect("conversation id")
             .to_owned()
+    }
+}
+
+pub mod chaos {
+    //! A TCP proxy that a test can cut: the database "goes away" (every
+    //! connection dropped, new ones refused) and comes back.
+
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::sync::watch;
+
+    /// The proxy; dropped, it stops.
+    pub struct ChaosProxy {
+        /// Where clients connect.
+        pub addr: SocketAddr,
+        cut: Arc<AtomicBool>,
+        generation: watch::Sender<u64>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl ChaosProxy {
+        /// Starts forwarding to `upstream`.
+        pub async fn start(upstream: SocketAddr) -> Self {
+            let listener = TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind the proxy");
+            let addr = listener.local_addr().expect("proxy address");
+            let cut = Arc::new(AtomicBool::new(false));
+            let (generation, _) = watch::channel(0_u64);
+            let (flag, gen_tx) = (cut.clone(), generation.clone());
+            let task = tokio::spawn(async move {
+                while let Ok((client, _)) = listener.accept().await {
+                    if flag.load(Ordering::SeqCst) {
+                        drop(client);
+                        continue;
+                    }
+                    let mut cancelled = gen_tx.subscribe();
+                    tokio::spawn(async move {
+                        let Ok(server) = TcpStream::connect(upstream).await else {
+                            return;
+                        };
+                        let (mut client, mut server) = (client, server);
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                            _ = cancelled.changed() => {}
+                        }
+                    });
+                }
+            });
+            Self {
+                addr,
+                cut,
+                generation,
+                task,
+            }
+        }
+
+        /// Drops every connection and refuses new ones.
+        pub fn cut(&self) {
+            self.cut.store(true, Ordering::SeqCst);
+            self.generation.send_modify(|g| *g += 1);
+        }
+
+        /// Lets connections through again.
+        pub fn restore(&self) {
+            self.cut.store(false, Ordering::SeqCst);
+        }
+    }
+
+    impl Drop for ChaosProxy {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
     }
 }

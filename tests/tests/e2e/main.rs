@@ -7,6 +7,7 @@ mod accounts;
 mod billing;
 mod catalog;
 mod embedding;
+mod faults;
 mod graphql_http;
 mod identity_provider;
 mod live;
