@@ -178,13 +178,15 @@ pub fn parse_decimal(raw: &str, exponent: u32) -> Option<i64> {
     {
         return None;
     }
-    let scale = 10_i64.checked_pow(exponent)?;
-    let mut value = whole.parse::<i64>().ok()?.checked_mul(scale)?;
+    // In i128, so that the most negative i64 (whose magnitude is one more
+    // than the largest positive one) parses too.
+    let scale = 10_i128.checked_pow(exponent)?;
+    let mut value = whole.parse::<i128>().ok()?.checked_mul(scale)?;
     if !fraction.is_empty() {
-        let fraction_scale = 10_i64.checked_pow(exponent - fraction_digits)?;
-        value = value.checked_add(fraction.parse::<i64>().ok()?.checked_mul(fraction_scale)?)?;
+        let fraction_scale = 10_i128.checked_pow(exponent - fraction_digits)?;
+        value = value.checked_add(fraction.parse::<i128>().ok()?.checked_mul(fraction_scale)?)?;
     }
-    Some(if negative { -value } else { value })
+    i64::try_from(if negative { -value } else { value }).ok()
 }
 
 /// Formats an integer amount scaled by `10^exponent` as a decimal string with
@@ -248,7 +250,7 @@ mod tests {
 
     #[test]
     fn decimal_round_trip() {
-        for amount in [0, 1, 99, 100, 123_456_789, -42] {
+        for amount in [0, 1, 99, 100, 123_456_789, -42, i64::MIN, i64::MAX] {
             assert_eq!(parse_decimal(&format_decimal(amount, 2), 2), Some(amount));
         }
     }
