@@ -222,6 +222,15 @@ pub struct Limits {
     #[arg(long, env = "CHATSHOP_WS_MAX_SUBSCRIPTIONS", default_value_t = 100)]
     pub ws_max_subscriptions: usize,
 
+    /// WebSocket connections one user may hold at once (on one instance); a
+    /// person has a few tabs and devices, not hundreds.
+    #[arg(
+        long,
+        env = "CHATSHOP_WS_MAX_CONNECTIONS_PER_USER",
+        default_value_t = 20
+    )]
+    pub ws_max_connections_per_user: usize,
+
     /// Seconds between the server's keep-alive pings on a WebSocket (0: none);
     /// below the idle timeouts of common proxies (60 s).
     #[arg(long, env = "CHATSHOP_WS_KEEPALIVE_SECS", default_value_t = 25)]
@@ -262,6 +271,7 @@ impl Default for Limits {
             rate_limit_ip_per_sec: 100,
             ws_init_timeout_secs: 10,
             ws_max_subscriptions: 100,
+            ws_max_connections_per_user: 20,
             ws_keepalive_secs: 25,
             password_hash_concurrency: 4,
             introspection: true,

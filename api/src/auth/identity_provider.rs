@@ -1,5 +1,6 @@
-//! Tokens from an integrator's identity provider: RS256 or ES256 JWTs,
-//! verified against the public keys of a local JWKS file, by `kid`.
+//! Tokens from an integrator's identity provider: RS256 or ES256 JWTs (or
+//! HS256 with a shared secret, as an `oct` key), verified against the keys of
+//! a local JWKS file, by `kid`.
 //!
 //! Key rotation: when a token names a `kid` we do not know, the file is read
 //! again (at most once every few seconds, so a flood of made-up kids cannot
@@ -65,7 +66,7 @@ impl IdentityProvider {
         provider.reload()?;
         if provider.keys.read().map_or(true, |keys| keys.is_empty()) {
             return Err(Error::internal(
-                "the identity provider's JWKS file has no RS256 or ES256 key with a kid",
+                "the identity provider's JWKS file has no RS256, ES256 or HS256 key with a kid",
             ));
         }
         // The first unknown kid may reload at once.
@@ -89,6 +90,8 @@ impl IdentityProvider {
             let algorithm = match jwk.common.key_algorithm {
                 Some(KeyAlgorithm::RS256) => Algorithm::RS256,
                 Some(KeyAlgorithm::ES256) => Algorithm::ES256,
+                // A shared secret ("oct" key), when the provider uses one.
+                Some(KeyAlgorithm::HS256) => Algorithm::HS256,
                 // Keys for other algorithms (or none stated) are not used:
                 // the algorithm is pinned per key, never taken from a token.
                 _ => continue,
@@ -105,9 +108,11 @@ impl IdentityProvider {
         Ok(())
     }
 
-    /// Whether a token is meant for this provider: signed with RS256/ES256.
+    /// Whether a token is meant for the provider rather than for Chatshop's
+    /// own verifier: it names a key (`kid`; Chatshop's own tokens never do)
+    /// or uses an asymmetric algorithm (which Chatshop itself never signs with).
     pub fn claims_token(header: &jsonwebtoken::Header) -> bool {
-        matches!(header.alg, Algorithm::RS256 | Algorithm::ES256)
+        header.kid.is_some() || matches!(header.alg, Algorithm::RS256 | Algorithm::ES256)
     }
 
     /// Verifies a token from the provider.

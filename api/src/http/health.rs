@@ -11,10 +11,22 @@ pub(crate) async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Readiness: the database answers; a load balancer should route elsewhere otherwise.
+/// Readiness: the database answers and carries every migration this build
+/// expects; a load balancer should route elsewhere otherwise.
 pub(crate) async fn readyz(State(state): State<HttpState>) -> (StatusCode, &'static str) {
+    use chatshop_migration::MigratorTrait;
     match state.app.db.ping().await {
-        Ok(()) => (StatusCode::OK, "ready"),
+        Ok(()) => match chatshop_migration::Migrator::get_pending_migrations(&state.app.db).await {
+            Ok(pending) if pending.is_empty() => (StatusCode::OK, "ready"),
+            Ok(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database migrations pending",
+            ),
+            Err(err) => {
+                tracing::warn!(error = %err, "readiness check failed");
+                (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+            }
+        },
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");
             (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")

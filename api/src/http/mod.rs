@@ -19,6 +19,7 @@ pub(crate) struct HttpState {
     pub app: AppState,
     pub schema: ChatshopSchema,
     pub rate_limits: std::sync::Arc<rate_limit::RateLimits>,
+    pub sockets_per_user: std::sync::Arc<ws::SocketsPerUser>,
 }
 
 /// The whole HTTP surface as a `Router<()>`, ready to nest or serve.
@@ -26,10 +27,12 @@ pub(crate) fn router(app: AppState, schema: ChatshopSchema) -> Router {
     let playground_enabled = app.config.playground;
     let rate_limits = std::sync::Arc::new(rate_limit::RateLimits::new(&app.config.limits));
     spawn_rate_limit_sweeper(&rate_limits);
+    let sockets_per_user = std::sync::Arc::new(ws::SocketsPerUser::default());
     let state = HttpState {
         app,
         schema,
         rate_limits,
+        sockets_per_user,
     };
     let mut router = Router::new()
         // axum answers other methods with 405 and an `Allow: GET,HEAD,POST` header.

@@ -80,6 +80,38 @@ pub(crate) async fn upgrade(
         .on_upgrade(move |socket| Connection::new(state, socket).run())
 }
 
+/// How many sockets each user holds on this instance.
+#[derive(Default)]
+pub(crate) struct SocketsPerUser {
+    open: std::sync::Mutex<HashMap<uuid::Uuid, usize>>,
+}
+
+impl SocketsPerUser {
+    /// Counts a socket for `user` unless they hold `limit` already.
+    fn acquire(&self, user: uuid::Uuid, limit: usize) -> bool {
+        let Ok(mut open) = self.open.lock() else {
+            return false;
+        };
+        let count = open.entry(user).or_insert(0);
+        if *count >= limit {
+            return false;
+        }
+        *count += 1;
+        true
+    }
+
+    fn release(&self, user: uuid::Uuid) {
+        if let Ok(mut open) = self.open.lock()
+            && let Some(count) = open.get_mut(&user)
+        {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&user);
+            }
+        }
+    }
+}
+
 /// What operation tasks tell the socket loop.
 enum Outgoing {
     /// A message for the client.
@@ -108,6 +140,8 @@ struct Connection {
     state: HttpState,
     socket: WebSocket,
     actor: Option<Actor>,
+    /// The user this socket is counted against, once acknowledged.
+    counted_user: Option<uuid::Uuid>,
     operations: HashMap<String, AbortHandle>,
     outgoing_tx: mpsc::Sender<Outgoing>,
     outgoing_rx: mpsc::Receiver<Outgoing>,
@@ -120,6 +154,7 @@ impl Connection {
             state,
             socket,
             actor: None,
+            counted_user: None,
             operations: HashMap::new(),
             outgoing_tx,
             outgoing_rx,
@@ -135,6 +170,9 @@ impl Connection {
             metrics.subscriptions.dec();
         }
         metrics.websockets.dec();
+        if let Some(user) = self.counted_user.take() {
+            self.state.sockets_per_user.release(user);
+        }
         if let Err(close) = outcome {
             let frame = CloseFrame {
                 code: close.code,
@@ -294,6 +332,13 @@ impl Connection {
                 }
             }
         };
+        if let Actor::User { id } = actor {
+            let limit = self.state.app.config.limits.ws_max_connections_per_user;
+            if !self.state.sockets_per_user.acquire(id, limit) {
+                return Err(Close::new(1008, "too many connections for this user"));
+            }
+            self.counted_user = Some(id);
+        }
         self.actor = Some(actor);
         self.send(&json!({ "type": "connection_ack" })).await
     }

@@ -440,3 +440,29 @@ async fn every_response_carries_a_request_id() {
         "only sane ids are echoed"
     );
 }
+
+#[tokio::test]
+async fn introspection_and_suggestions_can_be_switched_off() {
+    let app = TestApp::spawn_with(|config| config.limits.introspection = false).await;
+    // With introspection off, async-graphql answers the schema as null.
+    let introspection = app.gql("{ __schema { types { name } } }").send().await;
+    assert_eq!(
+        introspection.data()["__schema"],
+        Value::Null,
+        "{}",
+        introspection.body
+    );
+    let typo = app.gql("{ shopz { edges { cursor } } }").send().await;
+    let message = typo.errors()[0]["message"].as_str().unwrap().to_owned();
+    assert!(!message.contains("Did you mean"), "{message}");
+    let on = TestApp::spawn().await;
+    let typo = on.gql("{ shopz { edges { cursor } } }").send().await;
+    assert!(
+        typo.errors()[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Did you mean"),
+        "{}",
+        typo.body
+    );
+}
