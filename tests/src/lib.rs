@@ -605,6 +605,19 @@ pub mod ws {
             message["payload"].clone()
         }
 
+        /// The next protocol message as it is, pings included, or `None` after `wait`.
+        pub async fn receive_raw(&mut self, wait: Duration) -> Option<Value> {
+            loop {
+                let frame = tokio::time::timeout(wait, self.socket.next())
+                    .await
+                    .ok()??
+                    .ok()?;
+                if let Message::Text(text) = frame {
+                    return serde_json::from_str(&text).ok();
+                }
+            }
+        }
+
         /// The next protocol message, or `None` after `wait` (pings answered).
         pub async fn try_receive(&mut self, wait: Duration) -> Option<Value> {
             loop {

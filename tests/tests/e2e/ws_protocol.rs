@@ -275,3 +275,15 @@ async fn expired_and_unsigned_tokens_are_refused_on_the_socket() {
         assert_eq!(socket.closed().await.0, 4403);
     }
 }
+
+#[tokio::test]
+async fn the_server_sends_keep_alive_pings() {
+    let app = TestApp::spawn_with(|config| config.limits.ws_keepalive_secs = 1).await;
+    let user = app.sign_up("ws@example.com").await;
+    let mut socket = app.ws_as(&user).await;
+    let ping = socket.receive_raw(Duration::from_secs(5)).await;
+    assert_eq!(ping, Some(json!({ "type": "ping" })));
+    socket.send(json!({ "type": "pong" })).await;
+    let next = socket.receive_raw(Duration::from_secs(5)).await;
+    assert_eq!(next, Some(json!({ "type": "ping" })), "pings keep coming");
+}
