@@ -143,6 +143,8 @@ async fn start_server(database: Arc<TestDatabase>, port: u16) -> Result<Server, 
             "--rate-limit-ip-per-sec",
             "0",
         ])
+        // The fan-out scenarios open up to 10,000 sockets as one customer.
+        .args(["--ws-max-connections-per-user", "100000"])
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
