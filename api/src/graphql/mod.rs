@@ -63,8 +63,8 @@ pub(crate) fn build_schema(state: AppState) -> ChatshopSchema {
         .extension(limits::QueryShape {
             max_aliases: limits.max_aliases,
             max_root_fields: limits.max_root_fields,
+            max_depth: limits.max_depth,
         })
-        .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         // Guards the validator itself against deeply nested fragments.
         .limit_recursive_depth(limits.max_depth.saturating_mul(4).max(32));

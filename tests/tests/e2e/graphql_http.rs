@@ -231,6 +231,38 @@ async fn queries_deeper_than_the_limit_are_refused() {
 }
 
 #[tokio::test]
+async fn the_standard_introspection_query_passes_the_default_limits() {
+    // What GraphiQL, graphql-codegen and IDEs send: `ofType` nested nine
+    // levels deep under `__schema`, deeper than any data query may go.
+    let app = TestApp::spawn().await;
+    let type_ref = format!(
+        "kind name {}",
+        "ofType { kind name ".repeat(9) + &"}".repeat(9)
+    );
+    let introspection = format!(
+        "query IntrospectionQuery {{ __schema {{ description queryType {{ name }} mutationType {{ name }} \
+         subscriptionType {{ name }} types {{ kind name description \
+         fields(includeDeprecated: true) {{ name description args(includeDeprecated: true) {{ name description type {{ {type_ref} }} defaultValue }} \
+         type {{ {type_ref} }} isDeprecated deprecationReason }} \
+         inputFields(includeDeprecated: true) {{ name type {{ {type_ref} }} defaultValue }} \
+         interfaces {{ {type_ref} }} enumValues(includeDeprecated: true) {{ name isDeprecated }} \
+         possibleTypes {{ {type_ref} }} }} \
+         directives {{ name locations args {{ name type {{ {type_ref} }} }} }} }} }}"
+    );
+    let response = app.gql(&introspection).send().await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    let types = response.body["data"]["__schema"]["types"]
+        .as_array()
+        .unwrap();
+    assert!(types.iter().any(|t| t["name"] == "Subscription"));
+
+    // The same depth through data fields is still refused.
+    let deep = "{ shops { edges { node { products { edges { node { shop { products { edges { node { shop { products { edges { node { name } } } } } } } } } } } } } } }";
+    let response = app.gql(deep).send().await;
+    assert_eq!(response.code(), "BAD_USER_INPUT");
+}
+
+#[tokio::test]
 async fn batches_run_only_when_enabled_and_within_the_cap() {
     let app = TestApp::spawn_with(|config| config.limits.max_batch = 2).await;
     let two = r#"[{"query":"{ __typename }"},{"query":"{ me { id } }"}]"#;
@@ -267,6 +299,43 @@ async fn the_playground_is_served_and_can_be_switched_off() {
         !html.contains("://cdn") && !html.contains("unpkg") && !html.contains("jsdelivr"),
         "the playground must not load from a CDN"
     );
+    // Every script and stylesheet the page names is served by the server itself.
+    let assets: Vec<&str> = html
+        .split(['"', '\''])
+        .filter(|part| part.starts_with("playground/") && part.ends_with(['s', 'l']))
+        .collect();
+    assert!(assets.len() >= 8, "scripts and styles: {assets:?}");
+    for asset in assets {
+        let response = app
+            .http()
+            .get(app.url(&format!("/{asset}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{asset}");
+        let expected = if asset.ends_with(".css") {
+            "text/css"
+        } else {
+            "text/javascript"
+        };
+        assert!(content_type(&response).starts_with(expected), "{asset}");
+        let cache = response.headers()[reqwest::header::CACHE_CONTROL]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            cache.contains("immutable"),
+            asset.starts_with("playground/vendor/"),
+            "{asset}: {cache}"
+        );
+    }
+    let missing = app
+        .http()
+        .get(app.url("/playground/../Cargo.toml"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
 
     let without = TestApp::spawn_with(|config| config.playground = false).await;
     let response = without.http().get(without.url("/")).send().await.unwrap();
