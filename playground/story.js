@@ -450,6 +450,9 @@ ${ORDER_FIELDS}`,
     const chat = pane.root.querySelector('.chat');
     const composer = pane.root.querySelector('form.composer');
     let view = null;
+    // Until the agent picks a conversation, the pane follows the one that
+    // last received a message, so the story plays without clicking.
+    let followLive = true;
 
     function renderFulfil(order) {
       if (order.status !== 'PAID') return null;
@@ -472,7 +475,9 @@ ${ORDER_FIELDS}`,
     const refreshInbox = debounce(async () => {
       const data = await pane.act(() => pane.run(OPS.inbox, { shopId: shop.id }));
       if (!data) return;
-      const conversations = data.conversations.edges.map((edge) => edge.node).reverse(); // newest first
+      const conversations = data.conversations.edges
+        .map((edge) => edge.node)
+        .sort((a, b) => (b.lastMessageAt ?? '').localeCompare(a.lastMessageAt ?? '')); // latest activity first
       if (!view && conversations.length) {
         select(conversations[0].id);
         return;
@@ -482,7 +487,13 @@ ${ORDER_FIELDS}`,
           ? conversations.map((conversation) =>
               h(
                 `li.conversation${conversation.id === view?.conversationId ? '.selected' : ''}`,
-                { dataset: { conversation: conversation.id }, onclick: () => select(conversation.id) },
+                {
+                  dataset: { conversation: conversation.id },
+                  onclick: () => {
+                    followLive = false;
+                    select(conversation.id);
+                  },
+                },
                 h('div.row', {}, h('strong', {}, conversation.customer?.name ?? 'Customer'), conversation.unreadCount ? h('span.unread', {}, conversation.unreadCount) : null),
                 h('span.muted', {}, conversation.lastMessage?.text?.slice(0, 60) ?? 'No messages'),
               ),
@@ -491,7 +502,12 @@ ${ORDER_FIELDS}`,
       );
     }, 150);
 
-    pane.listen(OPS.inboxEvents, { shopId: shop.id }, () => refreshInbox());
+    pane.listen(OPS.inboxEvents, { shopId: shop.id }, ({ inboxEvents }) => {
+      if (followLive && inboxEvents.type === 'MESSAGE_APPENDED' && inboxEvents.conversation) {
+        select(inboxEvents.conversation.id);
+      }
+      refreshInbox();
+    });
     refreshInbox();
 
     composer.addEventListener('submit', (event) => {
