@@ -26,7 +26,15 @@ use crate::{Error, http};
 pub(crate) struct AppState(Arc<StateInner>);
 
 pub(crate) struct StateInner {
+    /// Reads, and writes outside the request path.
     pub db: DatabaseConnection,
+    /// Writes of the request path. On SQLite a pool of one connection, so
+    /// that writers queue in order instead of sleeping in SQLite's busy
+    /// handler for the single write lock (tens of milliseconds of tail);
+    /// elsewhere the same pool as `db`.
+    pub writer: DatabaseConnection,
+    /// Group commit for messages people send (on `writer`).
+    pub appender: crate::services::appender::MessageAppender,
     pub events: Arc<dyn EventBus>,
     pub payments: Arc<dyn PaymentProvider>,
     pub currencies: crate::services::shops::CurrencyCache,
@@ -269,8 +277,12 @@ impl ChatshopBuilder {
         let payments = self
             .payments
             .unwrap_or_else(|| Arc::new(TestPaymentProvider::new()));
+        let writer = writer_for(&self.db).await?;
+        let appender = crate::services::appender::MessageAppender::start(writer.clone());
         let state = AppState(Arc::new(StateInner {
             db: self.db,
+            writer,
+            appender,
             events,
             payments,
             currencies: crate::services::shops::CurrencyCache::default(),
@@ -285,6 +297,26 @@ impl ChatshopBuilder {
         spawn_retention_sweeper(&state);
         Ok(Chatshop { state, schema })
     }
+}
+
+/// The connection request-path writes go through (see [`StateInner::writer`]).
+async fn writer_for(db: &DatabaseConnection) -> Result<DatabaseConnection, Error> {
+    if db.get_database_backend() != sea_orm::DatabaseBackend::Sqlite {
+        return Ok(db.clone());
+    }
+    let options = db.get_sqlite_connection_pool().connect_options();
+    let file = options.get_filename().to_string_lossy();
+    if file == ":memory:" || file.starts_with("file:sqlx-in-memory") {
+        // A second pool on a private in-memory database would be another database.
+        return Ok(db.clone());
+    }
+    let pool = sea_orm::sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect_with((*options).clone())
+        .await
+        .map_err(Error::internal)?;
+    Ok(sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
 }
 
 const ACCESS_TOKEN_KEY: &str = "access-token";

@@ -72,7 +72,7 @@ impl AccountMutation {
             name: input.name,
             password: input.password,
         };
-        let user = users::sign_up(&state.db, &state.passwords, account).await?;
+        let user = users::sign_up(&state.writer, &state.passwords, account).await?;
         Ok(session(state, user)?)
     }
 
@@ -84,8 +84,13 @@ impl AccountMutation {
         #[graphql(desc = "The credentials.")] input: SignInInput,
     ) -> Result<AuthPayload> {
         let state = ctx.state()?;
-        let user =
-            users::sign_in(&state.db, &state.passwords, &input.email, &input.password).await?;
+        let user = users::sign_in(
+            &state.writer,
+            &state.passwords,
+            &input.email,
+            &input.password,
+        )
+        .await?;
         Ok(session(state, user)?)
     }
 }

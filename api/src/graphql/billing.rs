@@ -324,7 +324,7 @@ impl BillingMutation {
     ) -> Result<UpdateRateCardPayload> {
         let state = ctx.state()?;
         let rate = billing::set_rate(
-            &state.db,
+            &state.writer,
             ctx.actor(),
             &state.config.auth.admin_emails,
             input.category.into(),
@@ -350,7 +350,7 @@ impl BillingMutation {
         let state = ctx.state()?;
         let shop_id = ids::decode("input.shopId", NodeKind::Shop, &input.shop_id)?;
         let invoice =
-            billing::close_period(&state.db, ctx.actor(), shop_id, input.period_end).await?;
+            billing::close_period(&state.writer, ctx.actor(), shop_id, input.period_end).await?;
         Ok(CloseBillingPeriodPayload {
             invoice: Invoice(invoice),
         })
@@ -365,7 +365,8 @@ impl BillingMutation {
         let state = ctx.state()?;
         let shop_id = ids::decode("input.shopId", NodeKind::Shop, &input.shop_id)?;
         let opted_in =
-            privacy::set_marketing_consent(&state.db, ctx.actor(), shop_id, input.opted_in).await?;
+            privacy::set_marketing_consent(&state.writer, ctx.actor(), shop_id, input.opted_in)
+                .await?;
         Ok(SetMarketingConsentPayload { opted_in })
     }
 
@@ -373,7 +374,7 @@ impl BillingMutation {
     async fn export_my_data(&self, ctx: &Context<'_>) -> Result<ExportMyDataPayload> {
         let state = ctx.state()?;
         Ok(ExportMyDataPayload {
-            data: Json(privacy::export(&state.db, ctx.actor()).await?),
+            data: Json(privacy::export(&state.writer, ctx.actor()).await?),
         })
     }
 
@@ -382,7 +383,7 @@ impl BillingMutation {
     /// Errors: `CONFLICT` for the only owner of a shop.
     async fn delete_my_data(&self, ctx: &Context<'_>) -> Result<DeleteMyDataPayload> {
         let state = ctx.state()?;
-        privacy::delete(&state.db, ctx.actor()).await?;
+        privacy::delete(&state.writer, ctx.actor()).await?;
         Ok(DeleteMyDataPayload { deleted: true })
     }
 }

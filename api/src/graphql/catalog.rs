@@ -139,7 +139,7 @@ impl CatalogMutation {
             sku: input.sku,
             image_url: input.image_url,
         };
-        let product = catalog::create_product(&state.db, ctx.actor(), new_product).await?;
+        let product = catalog::create_product(&state.writer, ctx.actor(), new_product).await?;
         Ok(ProductPayload {
             product: Product::load(state, product).await?,
         })
@@ -162,7 +162,8 @@ impl CatalogMutation {
             sku: change(input.sku),
             image_url: change(input.image_url),
         };
-        let product = catalog::update_product(&state.db, ctx.actor(), product_id, changes).await?;
+        let product =
+            catalog::update_product(&state.writer, ctx.actor(), product_id, changes).await?;
         Ok(ProductPayload {
             product: Product::load(state, product).await?,
         })
@@ -177,7 +178,7 @@ impl CatalogMutation {
     ) -> Result<ProductPayload> {
         let state = ctx.state()?;
         let product_id = ids::decode("productId", NodeKind::Product, &product_id)?;
-        let product = catalog::archive_product(&state.db, ctx.actor(), product_id).await?;
+        let product = catalog::archive_product(&state.writer, ctx.actor(), product_id).await?;
         Ok(ProductPayload {
             product: Product::load(state, product).await?,
         })

@@ -171,7 +171,7 @@ impl ConversationsMutation {
         let state = ctx.state()?;
         let shop_id = ids::decode("input.shopId", NodeKind::Shop, &input.shop_id)?;
         let model = conversations::start(
-            &state.db,
+            &state.writer,
             state.events.as_ref(),
             ctx.actor(),
             shop_id,
@@ -208,7 +208,14 @@ impl ConversationsMutation {
                 .transpose()?,
             category: input.category.map(Into::into),
         };
-        let message = messages::send(&state.db, state.events.as_ref(), ctx.actor(), new).await?;
+        let message = messages::send(
+            &state.db,
+            &state.appender,
+            state.events.as_ref(),
+            ctx.actor(),
+            new,
+        )
+        .await?;
         state.metrics.messages_sent.inc();
         Ok(SendMessagePayload {
             message: Message(message),
@@ -255,7 +262,7 @@ impl ConversationsMutation {
             }
         };
         let model = conversations::update(
-            &state.db,
+            &state.writer,
             state.events.as_ref(),
             ctx.actor(),
             conversation_id,
@@ -263,7 +270,7 @@ impl ConversationsMutation {
             assign,
         )
         .await?;
-        let (_, side) = conversations::access(&state.db, ctx.actor(), conversation_id).await?;
+        let (_, side) = conversations::access(&state.writer, ctx.actor(), conversation_id).await?;
         Ok(ConversationPayload {
             conversation: Conversation { model, side },
         })

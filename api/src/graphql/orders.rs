@@ -170,14 +170,14 @@ impl OrdersMutation {
             client_key: input.client_key,
         };
         let model = orders::place(
-            &state.db,
+            &state.writer,
             state.events.as_ref(),
             &state.config.billing,
             ctx.actor(),
             new,
         )
         .await?;
-        let (model, side) = orders::access(&state.db, ctx.actor(), model.id)
+        let (model, side) = orders::access(&state.writer, ctx.actor(), model.id)
             .await
             .map(|(_, side)| (model, side))?;
         Ok(OrderPayload {
@@ -197,7 +197,7 @@ impl OrdersMutation {
         let state = ctx.state()?;
         let order_id = ids::decode("input.orderId", NodeKind::Order, &input.order_id)?;
         let cx = PaymentContext {
-            db: &state.db,
+            db: &state.writer,
             events: state.events.as_ref(),
             provider: state.payments.as_ref(),
             billing: &state.config.billing,
@@ -235,8 +235,9 @@ impl OrdersMutation {
     ) -> Result<OrderPayload> {
         let state = ctx.state()?;
         let order_id = ids::decode("orderId", NodeKind::Order, &order_id)?;
-        let model = orders::cancel(&state.db, state.events.as_ref(), ctx.actor(), order_id).await?;
-        let (_, side) = orders::access(&state.db, ctx.actor(), order_id).await?;
+        let model =
+            orders::cancel(&state.writer, state.events.as_ref(), ctx.actor(), order_id).await?;
+        let (_, side) = orders::access(&state.writer, ctx.actor(), order_id).await?;
         Ok(OrderPayload {
             order: Order { model, side },
         })
@@ -251,8 +252,8 @@ impl OrdersMutation {
         let state = ctx.state()?;
         let order_id = ids::decode("orderId", NodeKind::Order, &order_id)?;
         let model =
-            orders::fulfill(&state.db, state.events.as_ref(), ctx.actor(), order_id).await?;
-        let (_, side) = orders::access(&state.db, ctx.actor(), order_id).await?;
+            orders::fulfill(&state.writer, state.events.as_ref(), ctx.actor(), order_id).await?;
+        let (_, side) = orders::access(&state.writer, ctx.actor(), order_id).await?;
         Ok(OrderPayload {
             order: Order { model, side },
         })
@@ -282,14 +283,14 @@ impl OrdersMutation {
             }
         };
         let cx = PaymentContext {
-            db: &state.db,
+            db: &state.writer,
             events: state.events.as_ref(),
             provider: state.payments.as_ref(),
             billing: &state.config.billing,
         };
         let model =
             payments::refund(&cx, ctx.actor(), order_id, lines, &input.idempotency_key).await?;
-        let (_, side) = orders::access(&state.db, ctx.actor(), order_id).await?;
+        let (_, side) = orders::access(&state.writer, ctx.actor(), order_id).await?;
         Ok(OrderPayload {
             order: Order { model, side },
         })

@@ -142,7 +142,7 @@ impl ShopsMutation {
             hosted: input.hosted,
             channels: input.channels.into_iter().map(Into::into).collect(),
         };
-        let shop = shops::create(&state.db, ctx.actor(), new_shop).await?;
+        let shop = shops::create(&state.writer, ctx.actor(), new_shop).await?;
         Ok(ShopPayload { shop: Shop(shop) })
     }
 
@@ -163,7 +163,7 @@ impl ShopsMutation {
                 .channels
                 .map(|c| c.into_iter().map(Into::into).collect()),
         };
-        let shop = shops::update(&state.db, ctx.actor(), shop_id, changes).await?;
+        let shop = shops::update(&state.writer, ctx.actor(), shop_id, changes).await?;
         Ok(ShopPayload { shop: Shop(shop) })
     }
 
@@ -178,7 +178,7 @@ impl ShopsMutation {
         let state = ctx.state()?;
         let shop_id = ids::decode("input.shopId", NodeKind::Shop, &input.shop_id)?;
         let (member, account) = shops::add_member(
-            &state.db,
+            &state.writer,
             ctx.actor(),
             shop_id,
             &input.email,

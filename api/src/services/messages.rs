@@ -51,8 +51,9 @@ pub struct NewMessage {
 /// `NOT_FOUND` for non-participants; `BAD_USER_INPUT` for invalid text, an
 /// unknown product, or a category on a customer message; `CONFLICT` when the
 /// client id was used for a different message.
-pub async fn send(
-    db: &(impl ConnectionTrait + TransactionTrait),
+pub(crate) async fn send(
+    db: &impl ConnectionTrait,
+    appender: &super::appender::MessageAppender,
     events: &dyn EventBus,
     actor: &Actor,
     input: NewMessage,
@@ -107,22 +108,22 @@ pub async fn send(
     let digest = request_digest(&text, input.product_id, category);
     let author_id = actor.user_id()?;
 
-    let appended = append(
-        db,
-        &conversation,
-        Append {
-            author_kind,
-            author_id: Some(author_id),
-            kind,
-            body: text,
-            product_id: input.product_id,
-            order_id: None,
-            category,
-            client_message_id: client_id.clone(),
-            request_digest: Some(digest.clone()),
-        },
-    )
-    .await;
+    let appended = appender
+        .append(
+            conversation.clone(),
+            Append {
+                author_kind,
+                author_id: Some(author_id),
+                kind,
+                body: text,
+                product_id: input.product_id,
+                order_id: None,
+                category,
+                client_message_id: client_id.clone(),
+                request_digest: Some(digest.clone()),
+            },
+        )
+        .await;
     match appended {
         Ok(message) => {
             events
@@ -159,6 +160,7 @@ pub async fn send(
 }
 
 /// A message about to be appended (by a person or by the system).
+#[derive(Clone)]
 pub(crate) struct Append {
     pub author_kind: AuthorKind,
     pub author_id: Option<Uuid>,
@@ -171,13 +173,26 @@ pub(crate) struct Append {
     pub request_digest: Option<String>,
 }
 
-/// Takes the next `seq` and inserts the message, in one transaction.
+/// Takes the next `seq` and inserts the message, in one transaction (a
+/// savepoint when `db` is a transaction already).
 pub(crate) async fn append(
     db: &(impl ConnectionTrait + TransactionTrait),
     conversation: &conversation::Model,
     new: Append,
 ) -> Result<message::Model, sea_orm::DbErr> {
     let txn = db.begin().await?;
+    let inserted = append_in(&txn, conversation, new).await?;
+    txn.commit().await?;
+    Ok(inserted)
+}
+
+/// Takes the next `seq` and inserts the message inside the caller's
+/// transaction; the caller commits.
+pub(crate) async fn append_in(
+    txn: &impl ConnectionTrait,
+    conversation: &conversation::Model,
+    new: Append,
+) -> Result<message::Model, sea_orm::DbErr> {
     let now = chrono::Utc::now();
     // First statement of the transaction, and a write: it takes the lock at once.
     let mut increment = Query::update();
@@ -196,7 +211,7 @@ pub(crate) async fn append(
         .await?
         .ok_or_else(|| sea_orm::DbErr::RecordNotFound("conversation".to_owned()))?;
     let seq: i64 = row.try_get("", "last_seq")?;
-    let inserted = message::Entity::insert(message::ActiveModel {
+    message::Entity::insert(message::ActiveModel {
         id: Set(new_id()),
         conversation_id: Set(conversation.id),
         seq: Set(seq),
@@ -215,10 +230,8 @@ pub(crate) async fn append(
         redacted_at: Set(None),
         created_at: Set(now),
     })
-    .exec_with_returning(&txn)
-    .await?;
-    txn.commit().await?;
-    Ok(inserted)
+    .exec_with_returning(txn)
+    .await
 }
 
 fn is_unique_violation(err: &sea_orm::DbErr) -> bool {

@@ -12,6 +12,7 @@
 //! * a failed write leaves nothing behind: multi-row writes run in one
 //!   transaction.
 
+pub(crate) mod appender;
 pub mod billing;
 pub mod catalog;
 pub mod conversations;

@@ -46,7 +46,7 @@ async fn main() -> Result<(), BoxError> {
             "--secs" => secs = args.next().ok_or("--secs needs a number")?.parse()?,
             "-h" | "--help" => {
                 println!(
-                    "usage: chatshop-bench [--db sqlite|postgres] [--secs N] [baseline|stock|catalog|messaging|checkout|memory|cross-instance|all]…"
+                    "usage: chatshop-bench [--db sqlite|postgres] [--secs N] [baseline|stock|catalog|messaging|senders|checkout|memory|cross-instance|all]…"
                 );
                 return Ok(());
             }
@@ -59,6 +59,7 @@ async fn main() -> Result<(), BoxError> {
             "stock",
             "catalog",
             "messaging",
+            "senders",
             "checkout",
             "memory",
         ]
@@ -83,6 +84,7 @@ async fn main() -> Result<(), BoxError> {
             "stock" => stock(&db, duration).await?,
             "catalog" => catalog(&db, duration).await?,
             "messaging" => messaging(&db, duration).await?,
+            "senders" => senders(&db, duration).await?,
             "checkout" => checkout(&db, duration).await?,
             "memory" => memory(&db).await?,
             "cross-instance" => cross_instance(duration).await?,
@@ -120,6 +122,8 @@ async fn database(db: &str) -> Arc<TestDatabase> {
 }
 
 async fn start_server(database: Arc<TestDatabase>, port: u16) -> Result<Server, BoxError> {
+    // Settings not given here come from the server's defaults or from the
+    // CHATSHOP_* environment, which the child inherits.
     let child = Command::new(server_binary())
         .args([
             "serve",
@@ -128,14 +132,7 @@ async fn start_server(database: Arc<TestDatabase>, port: u16) -> Result<Server, 
             "--database-url",
             &database.url,
         ])
-        .args([
-            "--seed-demo",
-            "true",
-            "--db-max-connections",
-            "16",
-            "--max-complexity",
-            "100000",
-        ])
+        .args(["--seed-demo", "true", "--max-complexity", "100000"])
         // The load generator is one client at rates no person reaches.
         .args([
             "--rate-limit-user-per-sec",
@@ -613,6 +610,66 @@ async fn messaging(db: &str, duration: Duration) -> Result<(), BoxError> {
             "deliveries",
         );
     }
+    Ok(())
+}
+
+/// Durable send throughput: 16 customers, each in their own conversation,
+/// send back to back (closed loop); every acknowledged send is committed.
+async fn senders(db: &str, duration: Duration) -> Result<(), BoxError> {
+    let server = start_server(database(db).await, 28308).await?;
+    let count = 16;
+    let mut conversations = Vec::new();
+    for _ in 0..count {
+        let (customer, _, conversation_id) = conversation(&server).await?;
+        conversations.push((customer, conversation_id));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let cpu_before = server.cpu();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (customer, conversation_id) in conversations {
+        let (http, url, stop) = (
+            server.http.clone(),
+            format!("{}/graphql", server.base),
+            stop.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            let mut failed = 0_u64;
+            while !stop.load(Ordering::Relaxed) {
+                let begin = Instant::now();
+                let body = json!({ "query": "mutation($input: SendMessageInput!) { sendMessage(input: $input) { message { seq } } }", "variables": { "input": { "conversationId": conversation_id, "text": "durable?" } } });
+                let ok = match http.post(&url).bearer_auth(&customer).json(&body).send().await {
+                    Ok(response) => response.status().is_success(),
+                    Err(_) => false,
+                };
+                if ok {
+                    samples.push(begin.elapsed());
+                } else {
+                    failed += 1;
+                }
+            }
+            (samples, failed)
+        }));
+    }
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let (mut samples, mut failed) = (Vec::new(), 0);
+    for task in tasks {
+        let (done, lost) = task.await?;
+        samples.extend(done);
+        failed += lost;
+    }
+    if failed > 0 {
+        println!("<!-- warning: {failed} sends failed -->");
+    }
+    Measurement {
+        samples,
+        elapsed: started.elapsed(),
+        server_cpu: server.cpu() - cpu_before,
+        server_rss_kib: server.rss_kib(),
+    }
+    .row("senders", &format!("{count} senders, closed loop"), "sends");
     Ok(())
 }
 
