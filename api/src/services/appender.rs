@@ -69,8 +69,9 @@ impl MessageAppender {
 async fn write_groups(db: DatabaseConnection, mut queue: mpsc::Receiver<Job>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
-        if group.len() == 1 {
-            let job = group.pop().expect("one job");
+        if group.len() == 1
+            && let Some(job) = group.pop()
+        {
             let result = append_alone(&db, &job).await;
             let _ = job.reply.send(result);
             continue;
