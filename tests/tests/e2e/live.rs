@@ -287,6 +287,50 @@ async fn concurrent_senders_get_gapless_unique_seqs() {
     assert_eq!(seqs, (1..=10).collect::<Vec<i64>>());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reused_client_id_among_concurrent_sends_fails_only_itself() {
+    // Sends arriving together are committed as one group; one send in the
+    // group that must fail (its client id is taken) fails alone.
+    let scene = Arc::new(scene().await);
+    let conversation_id = scene.start().await;
+    let barrier = Arc::new(tokio::sync::Barrier::new(12));
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let (scene, barrier, conversation_id) =
+            (scene.clone(), barrier.clone(), conversation_id.clone());
+        tasks.push(tokio::spawn(async move {
+            // Four different messages claim the same client id; eight are plain.
+            let client_id = (i < 4).then_some("taken");
+            barrier.wait().await;
+            scene
+                .app
+                .gql(SEND)
+                .vars(json!({ "input": { "conversationId": conversation_id, "text": format!("message {i}"), "clientMessageId": client_id } }))
+                .as_user(&scene.customer)
+                .send()
+                .await
+        }));
+    }
+    let mut seqs = Vec::new();
+    let mut conflicts = 0;
+    for task in tasks {
+        let response = task.await.unwrap();
+        if response.errors().is_empty() {
+            seqs.push(
+                response.ok()["sendMessage"]["message"]["seq"]
+                    .as_i64()
+                    .unwrap(),
+            );
+        } else {
+            assert_eq!(response.code(), "CONFLICT");
+            conflicts += 1;
+        }
+    }
+    assert_eq!(conflicts, 3, "one claim of the client id wins");
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=9).collect::<Vec<i64>>(), "gapless, unique");
+}
+
 #[tokio::test]
 async fn sending_with_a_client_id_is_idempotent() {
     let scene = scene().await;
