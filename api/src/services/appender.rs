@@ -1,17 +1,21 @@
-//! Group commit for messages people send.
+//! Group commit for messages people send, on SQLite.
 //!
 //! Every send needs its own `seq` and a durable commit. Committed one by one,
-//! concurrent sends each pay a commit (an fsync) and, on SQLite, queue for
-//! its single write lock. Here one task takes every send waiting at that
-//! moment and appends them in one transaction: one commit for the group,
-//! and no two writers contending. Each sender still hears back only after
-//! the commit that holds its message.
+//! concurrent sends each pay a commit (an fsync) and queue for SQLite's
+//! single write lock. Here one task takes every send waiting at that moment
+//! and appends them in one transaction: one commit for the group, and no
+//! two writers contending. Each sender still hears back only after the
+//! commit that holds its message.
+//!
+//! PostgreSQL takes concurrent writers on separate connections well, and one
+//! task would serialise their network round trips: there, each send commits
+//! on its own.
 
 use chatshop_entity::{conversation, message};
-use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{DatabaseBackend, DatabaseConnection, DbErr, TransactionTrait};
 use tokio::sync::{mpsc, oneshot};
 
-use super::messages::{Append, append_in};
+use super::messages::{Append, append, append_in};
 
 /// The most messages one transaction takes: bounds how long the first sender
 /// of a group waits for the rest.
@@ -22,7 +26,7 @@ const QUEUE: usize = 1024;
 
 type Reply = oneshot::Sender<Result<message::Model, DbErr>>;
 
-struct Job {
+pub(crate) struct Job {
     conversation: conversation::Model,
     new: Append,
     reply: Reply,
@@ -31,16 +35,22 @@ struct Job {
 /// The handle senders use; cheap to clone. The writer task ends when every
 /// handle is dropped.
 #[derive(Clone)]
-pub(crate) struct MessageAppender {
-    jobs: mpsc::Sender<Job>,
+pub(crate) enum MessageAppender {
+    /// SQLite: through the group writer.
+    Grouped(mpsc::Sender<Job>),
+    /// Elsewhere: each send in its own transaction.
+    Direct(DatabaseConnection),
 }
 
 impl MessageAppender {
-    /// Starts the writer on `db` (the write connection).
+    /// Starts the writer on `db` (the write connection) where it pays.
     pub(crate) fn start(db: DatabaseConnection) -> Self {
+        if db.get_database_backend() != DatabaseBackend::Sqlite {
+            return Self::Direct(db);
+        }
         let (jobs, queue) = mpsc::channel(QUEUE);
         tokio::spawn(write_groups(db, queue));
-        Self { jobs }
+        Self::Grouped(jobs)
     }
 
     /// Appends `new` to `conversation` with the next `seq`; returns once it
@@ -50,14 +60,17 @@ impl MessageAppender {
         conversation: conversation::Model,
         new: Append,
     ) -> Result<message::Model, DbErr> {
+        let jobs = match self {
+            Self::Direct(db) => return append(db, &conversation, new).await,
+            Self::Grouped(jobs) => jobs,
+        };
         let (reply, answer) = oneshot::channel();
         let job = Job {
             conversation,
             new,
             reply,
         };
-        self.jobs
-            .send(job)
+        jobs.send(job)
             .await
             .map_err(|_| DbErr::Custom("the message writer has stopped".to_owned()))?;
         answer

@@ -4,8 +4,8 @@ use chatshop_entity::enums::{AuthorKind, DeliveryStatus, MessageCategory, Messag
 use chatshop_entity::{conversation, message, product};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveEnum, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult,
-    QueryFilter, QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
+    ActiveEnum, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -173,13 +173,16 @@ pub(crate) struct Append {
     pub request_digest: Option<String>,
 }
 
-/// Takes the next `seq` and inserts the message, in one transaction (a
-/// savepoint when `db` is a transaction already).
+/// Takes the next `seq` and inserts the message, atomically: one statement
+/// on PostgreSQL, a transaction (a savepoint inside the caller's) on SQLite.
 pub(crate) async fn append(
     db: &(impl ConnectionTrait + TransactionTrait),
     conversation: &conversation::Model,
     new: Append,
 ) -> Result<message::Model, sea_orm::DbErr> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        return append_in(db, conversation, new).await;
+    }
     let txn = db.begin().await?;
     let inserted = append_in(&txn, conversation, new).await?;
     txn.commit().await?;
@@ -194,6 +197,9 @@ pub(crate) async fn append_in(
     new: Append,
 ) -> Result<message::Model, sea_orm::DbErr> {
     let now = chrono::Utc::now();
+    if txn.get_database_backend() == DbBackend::Postgres {
+        return append_in_one_statement(txn, conversation, new, now).await;
+    }
     // First statement of the transaction, and a write: it takes the lock at once.
     let mut increment = Query::update();
     increment
@@ -232,6 +238,50 @@ pub(crate) async fn append_in(
     })
     .exec_with_returning(txn)
     .await
+}
+
+/// PostgreSQL: the increment and the insert in one statement (a data-
+/// modifying CTE), so an append costs one round trip instead of four. Atomic
+/// on its own; when the conversation is gone, nothing is inserted.
+async fn append_in_one_statement(
+    db: &impl ConnectionTrait,
+    conversation: &conversation::Model,
+    new: Append,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<message::Model, sea_orm::DbErr> {
+    const SQL: &str = "WITH next AS ( \
+            UPDATE conversations SET last_seq = last_seq + 1, last_message_at = $1, updated_at = $1 \
+            WHERE id = $2 RETURNING last_seq) \
+        INSERT INTO messages (id, conversation_id, seq, author_kind, author_id, kind, body, \
+            product_id, order_id, category, client_message_id, request_digest, status, \
+            delivered_at, read_at, redacted_at, created_at) \
+        SELECT $3, $2, next.last_seq, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+            NULL, NULL, NULL, $1 FROM next \
+        RETURNING *";
+    let values: Vec<sea_orm::Value> = vec![
+        now.into(),
+        conversation.id.into(),
+        new_id().into(),
+        new.author_kind.to_value().into(),
+        new.author_id.into(),
+        new.kind.to_value().into(),
+        new.body.into(),
+        new.product_id.into(),
+        new.order_id.into(),
+        new.category.map(|c| c.to_value()).into(),
+        new.client_message_id.into(),
+        new.request_digest.into(),
+        DeliveryStatus::Sent.to_value().into(),
+    ];
+    message::Entity::find()
+        .from_raw_sql(sea_orm::Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            SQL,
+            values,
+        ))
+        .one(db)
+        .await?
+        .ok_or_else(|| sea_orm::DbErr::RecordNotFound("conversation".to_owned()))
 }
 
 fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
