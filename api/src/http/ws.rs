@@ -18,10 +18,12 @@
 //! | 4409 | `subscribe` with an id that is already running |
 //! | 4429 | a second `connection_init` |
 //!
-//! Structure: one loop per socket owns the socket and the table of running
-//! operations. Each operation runs in its own task and hands its messages to
-//! the loop through a bounded channel, so a slow client slows its own
-//! operations (backpressure) instead of growing a queue without bound.
+//! Structure: one loop per socket owns the socket and polls its running
+//! operations itself (no task or channel per operation). Whatever they have
+//! ready is serialised straight into frames, written, and flushed once. While
+//! a slow client's socket is not writable, its operations are not polled:
+//! they fall behind on the event bus and catch up from the database later,
+//! so a slow reader costs neither memory nor anyone else's latency.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -31,21 +33,22 @@ use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::stream::{AbortHandle, Abortable, BoxStream, SelectAll};
+use futures_util::{FutureExt, SinkExt, Stream, StreamExt};
+use serde::Serialize;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
-use tokio::task::AbortHandle;
 
 use super::HttpState;
 use crate::auth::Actor;
 use crate::error::{ErrorCode, classify_all};
+use crate::graphql::ChatshopSchema;
 
 /// The only subprotocol spoken here.
 const PROTOCOL: &str = "graphql-transport-ws";
 
-/// Messages an operation task may have waiting for the socket. Small: a slow
-/// reader makes its operations wait rather than the server buffer for it.
-const OUTGOING_CAPACITY: usize = 64;
+/// The most frames written before one flush: bounds the time one busy
+/// socket holds its loop before it looks at the client again.
+const FRAMES_PER_FLUSH: usize = 64;
 
 /// `GET /graphql/ws`: upgrades when the client speaks `graphql-transport-ws`;
 /// any other (or no) subprotocol is refused at the handshake.
@@ -112,14 +115,17 @@ impl SocketsPerUser {
     }
 }
 
-/// What operation tasks tell the socket loop.
+/// What a running operation hands the socket loop.
 enum Outgoing {
-    /// A message for the client.
-    Send(Value),
+    /// A frame for the client, serialised.
+    Frame(String),
     /// The operation with this id finished on its own (its `complete` or
-    /// `error` was already queued).
+    /// `error` frame came just before).
     Finished(String),
 }
+
+/// A running operation: its frames, until it ends or its handle aborts it.
+type Operation = Abortable<BoxStream<'static, Outgoing>>;
 
 /// Why the loop stops.
 struct Close {
@@ -142,22 +148,21 @@ struct Connection {
     actor: Option<Actor>,
     /// The user this socket is counted against, once acknowledged.
     counted_user: Option<uuid::Uuid>,
+    /// The running operations by id, to stop one when the client asks.
     operations: HashMap<String, AbortHandle>,
-    outgoing_tx: mpsc::Sender<Outgoing>,
-    outgoing_rx: mpsc::Receiver<Outgoing>,
+    /// Their frames, polled by the socket loop.
+    running: SelectAll<Operation>,
 }
 
 impl Connection {
     fn new(state: HttpState, socket: WebSocket) -> Self {
-        let (outgoing_tx, outgoing_rx) = mpsc::channel(OUTGOING_CAPACITY);
         Self {
             state,
             socket,
             actor: None,
             counted_user: None,
             operations: HashMap::new(),
-            outgoing_tx,
-            outgoing_rx,
+            running: SelectAll::new(),
         }
     }
 
@@ -206,7 +211,7 @@ impl Connection {
                     Some(Ok(Message::Binary(_))) => return Err(Close::new(4400, "binary messages are not part of the protocol")),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 },
-                Some(outgoing) = self.outgoing_rx.recv() => self.deliver(outgoing).await?,
+                Some(outgoing) = self.running.next(), if !self.running.is_empty() => self.deliver(outgoing).await?,
                 Ok(()) = stopping.changed() => {
                     if *stopping.borrow() {
                         return Err(Close::new(1001, "server shutting down"));
@@ -222,25 +227,32 @@ impl Connection {
         }
     }
 
-    /// Writes what the operations queued: this message and every other one
-    /// already waiting, then flushes once. One write per burst instead of
-    /// one per frame is most of the cost of a fan-out.
+    /// Writes this frame and every other one the operations have ready
+    /// right now (up to [`FRAMES_PER_FLUSH`]), then flushes once. One write
+    /// per burst instead of one per frame is most of the cost of a fan-out.
     async fn deliver(&mut self, first: Outgoing) -> Result<(), Close> {
         let mut next = Some(first);
+        let mut written = 0;
         while let Some(outgoing) = next {
             match outgoing {
-                Outgoing::Send(message) => self
-                    .socket
-                    .feed(Message::Text(Utf8Bytes::from(message.to_string())))
-                    .await
-                    .map_err(|_| Close::new(1000, ""))?,
+                Outgoing::Frame(frame) => {
+                    self.socket
+                        .feed(Message::Text(Utf8Bytes::from(frame)))
+                        .await
+                        .map_err(|_| Close::new(1000, ""))?;
+                    written += 1;
+                }
                 Outgoing::Finished(id) => {
                     if self.operations.remove(&id).is_some() {
                         self.state.app.metrics.subscriptions.dec();
                     }
                 }
             }
-            next = self.outgoing_rx.try_recv().ok();
+            if written >= FRAMES_PER_FLUSH || self.running.is_empty() {
+                break;
+            }
+            // Only what is ready now; the loop's own poll does the waiting.
+            next = self.running.next().now_or_never().flatten();
         }
         self.socket.flush().await.map_err(|_| Close::new(1000, ""))
     }
@@ -381,44 +393,58 @@ impl Connection {
         if let Some(name) = params.operation_name {
             request = request.operation_name(name);
         }
-        let schema = self.state.schema.clone();
-        let outgoing = self.outgoing_tx.clone();
-        let task_id = id.clone();
-        let task = tokio::spawn(async move {
-            let mut stream = schema.execute_stream(request);
-            let mut first = true;
-            while let Some(mut response) = stream.next().await {
-                classify_all(&mut response.errors);
-                // An operation that failed validation never started: the
-                // protocol reports it with `error` and no `complete`.
-                if first && is_request_error(&response) {
-                    let message =
-                        json!({ "type": "error", "id": task_id, "payload": response.errors });
-                    let _ = outgoing.send(Outgoing::Send(message)).await;
-                    let _ = outgoing.send(Outgoing::Finished(task_id)).await;
-                    return;
-                }
-                first = false;
-                let payload = serde_json::to_value(&response).unwrap_or_else(|_| json!({ "errors": [{ "message": "internal error", "extensions": { "code": "INTERNAL" } }] }));
-                if outgoing
-                    .send(Outgoing::Send(
-                        json!({ "type": "next", "id": task_id, "payload": payload }),
-                    ))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
-            let _ = outgoing
-                .send(Outgoing::Send(json!({ "type": "complete", "id": task_id })))
-                .await;
-            let _ = outgoing.send(Outgoing::Finished(task_id)).await;
-        });
-        self.operations.insert(id, task.abort_handle());
+        let (handle, registration) = AbortHandle::new_pair();
+        let frames = run_operation(self.state.schema.clone(), request, id.clone());
+        self.running
+            .push(Abortable::new(frames.boxed(), registration));
+        self.operations.insert(id, handle);
         self.state.app.metrics.subscriptions.inc();
         Ok(())
     }
+}
+
+/// Runs one operation and turns its results into protocol frames: `next` for
+/// each result, then `complete`; or a lone `error` when the request itself
+/// is invalid (the protocol's way of saying it never started).
+fn run_operation(
+    schema: ChatshopSchema,
+    request: Request,
+    id: String,
+) -> impl Stream<Item = Outgoing> + Send + 'static {
+    async_stream::stream! {
+        let mut responses = schema.execute_stream(request);
+        let mut first = true;
+        while let Some(mut response) = responses.next().await {
+            classify_all(&mut response.errors);
+            if first && is_request_error(&response) {
+                yield Outgoing::Frame(frame("error", &id, Some(&response.errors)));
+                yield Outgoing::Finished(id);
+                return;
+            }
+            first = false;
+            yield Outgoing::Frame(frame("next", &id, Some(&response)));
+        }
+        yield Outgoing::Frame(frame::<()>("complete", &id, None));
+        yield Outgoing::Finished(id);
+    }
+}
+
+/// One protocol message with an id, serialised in one pass.
+fn frame<P: Serialize>(kind: &str, id: &str, payload: Option<&P>) -> String {
+    #[derive(Serialize)]
+    struct Frame<'a, P> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        id: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        payload: Option<&'a P>,
+    }
+    serde_json::to_string(&Frame { kind, id, payload }).unwrap_or_else(|_| {
+        // Not expected (string keys, no failing Serialize impls); the client
+        // still hears that this result is lost.
+        json!({ "type": "next", "id": id, "payload": { "errors": [{ "message": "internal error", "extensions": { "code": ErrorCode::Internal.as_str() } }] } })
+            .to_string()
+    })
 }
 
 fn is_request_error(response: &GraphqlResponse) -> bool {
