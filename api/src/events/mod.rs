@@ -105,6 +105,13 @@ impl Event {
 pub trait EventBus: Send + Sync + 'static {
     /// Publishes an event to every subscriber on every instance.
     async fn publish(&self, event: Event);
+    /// Publishes several events, in order. Brokers with a per-call cost
+    /// (a database round trip) override this to send them at once.
+    async fn publish_all(&self, events: Vec<Event>) {
+        for event in events {
+            self.publish(event).await;
+        }
+    }
     /// Receives every event published from now on (on any instance).
     fn subscribe(&self) -> broadcast::Receiver<Event>;
 }

@@ -73,6 +73,13 @@ impl PostgresEventBus {
             listener,
         })
     }
+
+    async fn notify(&self, statement: Statement) {
+        if let Err(err) = self.db.execute_raw(statement).await {
+            // Subscribers recover from the database; the write itself stands.
+            tracing::warn!(error = %err, "could not publish an event");
+        }
+    }
 }
 
 impl Drop for PostgresEventBus {
@@ -84,42 +91,56 @@ impl Drop for PostgresEventBus {
 #[async_trait::async_trait]
 impl EventBus for PostgresEventBus {
     async fn publish(&self, event: Event) {
-        let Ok(mut payload) = serde_json::to_string(&event) else {
+        let Some(payload) = notify_payload(event) else {
             return;
         };
-        // NOTIFY payloads are capped at 8000 bytes: a long message travels
-        // by reference and subscribers read it from the database.
-        if payload.len() > MAX_NOTIFY_BYTES
-            && let Event::MessageAppended {
-                shop_id,
-                conversation_id,
-                seq,
-                ..
-            } = event
-        {
-            let slim = Event::MessageAppended {
-                shop_id,
-                conversation_id,
-                seq,
-                message: None,
-            };
-            match serde_json::to_string(&slim) {
-                Ok(slim) => payload = slim,
-                Err(_) => return,
-            }
-        }
         let statement = Statement::from_sql_and_values(
             DbBackend::Postgres,
             "SELECT pg_notify($1, $2)",
             [CHANNEL.into(), payload.into()],
         );
-        if let Err(err) = self.db.execute_raw(statement).await {
-            // Subscribers recover from the database; the write itself stands.
-            tracing::warn!(error = %err, "could not publish an event");
-        }
+        self.notify(statement).await;
+    }
+
+    async fn publish_all(&self, events: Vec<Event>) {
+        let payloads: Vec<String> = events.into_iter().filter_map(notify_payload).collect();
+        // One round trip; notifications of one statement arrive in the order
+        // they were sent.
+        let statement = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_notify($1, payload) FROM unnest($2::text[]) WITH ORDINALITY AS sent(payload, n) ORDER BY n",
+            [CHANNEL.into(), payloads.into()],
+        );
+        self.notify(statement).await;
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.local.subscribe()
+    }
+}
+
+/// The NOTIFY payload of an event. NOTIFY payloads are capped at 8000 bytes:
+/// a long message travels by reference and subscribers read it from the
+/// database.
+fn notify_payload(event: Event) -> Option<String> {
+    let payload = serde_json::to_string(&event).ok()?;
+    if payload.len() <= MAX_NOTIFY_BYTES {
+        return Some(payload);
+    }
+    match event {
+        Event::MessageAppended {
+            shop_id,
+            conversation_id,
+            seq,
+            ..
+        } => serde_json::to_string(&Event::MessageAppended {
+            shop_id,
+            conversation_id,
+            seq,
+            message: None,
+        })
+        .ok(),
+        // Ids only: never near the cap.
+        other => serde_json::to_string(&other).ok(),
     }
 }

@@ -169,7 +169,7 @@ impl OrdersMutation {
             items,
             client_key: input.client_key,
         };
-        let model = orders::place(
+        let (model, side) = orders::place(
             &state.writer,
             state.events.as_ref(),
             &state.config.billing,
@@ -177,9 +177,6 @@ impl OrdersMutation {
             new,
         )
         .await?;
-        let (model, side) = orders::access(&state.writer, ctx.actor(), model.id)
-            .await
-            .map(|(_, side)| (model, side))?;
         Ok(OrderPayload {
             order: Order { model, side },
         })

@@ -11,9 +11,10 @@
 //! task would serialise their network round trips: there, each send commits
 //! on its own.
 
-use chatshop_entity::{conversation, message};
+use chatshop_entity::message;
 use sea_orm::{DatabaseBackend, DatabaseConnection, DbErr, TransactionTrait};
 use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
 
 use super::messages::{Append, append, append_in};
 
@@ -27,7 +28,7 @@ const QUEUE: usize = 1024;
 type Reply = oneshot::Sender<Result<message::Model, DbErr>>;
 
 pub(crate) struct Job {
-    conversation: conversation::Model,
+    conversation_id: Uuid,
     new: Append,
     reply: Reply,
 }
@@ -53,20 +54,20 @@ impl MessageAppender {
         Self::Grouped(jobs)
     }
 
-    /// Appends `new` to `conversation` with the next `seq`; returns once it
+    /// Appends `new` to the conversation with the next `seq`; returns once it
     /// is committed.
     pub(crate) async fn append(
         &self,
-        conversation: conversation::Model,
+        conversation_id: Uuid,
         new: Append,
     ) -> Result<message::Model, DbErr> {
         let jobs = match self {
-            Self::Direct(db) => return append(db, &conversation, new).await,
+            Self::Direct(db) => return append(db, conversation_id, new).await,
             Self::Grouped(jobs) => jobs,
         };
         let (reply, answer) = oneshot::channel();
         let job = Job {
-            conversation,
+            conversation_id,
             new,
             reply,
         };
@@ -110,7 +111,7 @@ async fn write_groups(db: DatabaseConnection, mut queue: mpsc::Receiver<Job>) {
 
 async fn append_alone(db: &DatabaseConnection, job: &Job) -> Result<message::Model, DbErr> {
     let txn = db.begin().await?;
-    let message = append_in(&txn, &job.conversation, job.new.clone()).await?;
+    let message = append_in(&txn, job.conversation_id, job.new.clone()).await?;
     txn.commit().await?;
     Ok(message)
 }
@@ -122,7 +123,7 @@ async fn append_group(
     let txn = db.begin().await?;
     let mut messages = Vec::with_capacity(group.len());
     for job in group {
-        messages.push(append_in(&txn, &job.conversation, job.new.clone()).await?);
+        messages.push(append_in(&txn, job.conversation_id, job.new.clone()).await?);
     }
     txn.commit().await?;
     Ok(messages)

@@ -2,10 +2,10 @@
 
 use chatshop_entity::enums::{AuthorKind, Channel, ConversationStatus, DeliveryStatus, ShopRole};
 use chatshop_entity::{conversation, message, shop, shop_member};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition, Query};
 use sea_orm::{
     ActiveEnum, ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
+    IntoActiveModel, JoinType, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -164,15 +164,28 @@ pub async fn access(
     let not_found = || Error::NotFound {
         entity: "conversation",
     };
-    let found = conversation::Entity::find_by_id(conversation_id)
+    // One round trip: the conversation with the caller's membership of its
+    // shop, if any.
+    let callers_membership = conversation::Entity::belongs_to(shop_member::Entity)
+        .from(conversation::Column::ShopId)
+        .to(shop_member::Column::ShopId)
+        .on_condition(move |_, member| {
+            Expr::col((member, shop_member::Column::UserId))
+                .eq(caller)
+                .into_condition()
+        })
+        .into();
+    let (found, membership) = conversation::Entity::find_by_id(conversation_id)
+        .select_also(shop_member::Entity)
+        .join(JoinType::LeftJoin, callers_membership)
         .one(db)
         .await?
         .ok_or_else(not_found)?;
     if found.customer_id == caller {
         return Ok((found, Side::Customer));
     }
-    match shops::role_of(db, actor, found.shop_id).await? {
-        Some(role) => Ok((found, Side::Business(role))),
+    match membership {
+        Some(member) => Ok((found, Side::Business(member.role))),
         None => Err(not_found()),
     }
 }

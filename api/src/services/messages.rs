@@ -110,7 +110,7 @@ pub(crate) async fn send(
 
     let appended = appender
         .append(
-            conversation.clone(),
+            conversation.id,
             Append {
                 author_kind,
                 author_id: Some(author_id),
@@ -177,14 +177,14 @@ pub(crate) struct Append {
 /// on PostgreSQL, a transaction (a savepoint inside the caller's) on SQLite.
 pub(crate) async fn append(
     db: &(impl ConnectionTrait + TransactionTrait),
-    conversation: &conversation::Model,
+    conversation_id: Uuid,
     new: Append,
 ) -> Result<message::Model, sea_orm::DbErr> {
     if db.get_database_backend() == DbBackend::Postgres {
-        return append_in(db, conversation, new).await;
+        return append_in(db, conversation_id, new).await;
     }
     let txn = db.begin().await?;
-    let inserted = append_in(&txn, conversation, new).await?;
+    let inserted = append_in(&txn, conversation_id, new).await?;
     txn.commit().await?;
     Ok(inserted)
 }
@@ -193,12 +193,12 @@ pub(crate) async fn append(
 /// transaction; the caller commits.
 pub(crate) async fn append_in(
     txn: &impl ConnectionTrait,
-    conversation: &conversation::Model,
+    conversation_id: Uuid,
     new: Append,
 ) -> Result<message::Model, sea_orm::DbErr> {
     let now = chrono::Utc::now();
     if txn.get_database_backend() == DbBackend::Postgres {
-        return append_in_one_statement(txn, conversation, new, now).await;
+        return append_in_one_statement(txn, conversation_id, new, now).await;
     }
     // First statement of the transaction, and a write: it takes the lock at once.
     let mut increment = Query::update();
@@ -210,7 +210,7 @@ pub(crate) async fn append_in(
         )
         .value(conversation::Column::LastMessageAt, now)
         .value(conversation::Column::UpdatedAt, now)
-        .and_where(Expr::col(conversation::Column::Id).eq(conversation.id))
+        .and_where(Expr::col(conversation::Column::Id).eq(conversation_id))
         .returning_col(conversation::Column::LastSeq);
     let row = txn
         .query_one(&increment)
@@ -219,7 +219,7 @@ pub(crate) async fn append_in(
     let seq: i64 = row.try_get("", "last_seq")?;
     message::Entity::insert(message::ActiveModel {
         id: Set(new_id()),
-        conversation_id: Set(conversation.id),
+        conversation_id: Set(conversation_id),
         seq: Set(seq),
         author_kind: Set(new.author_kind),
         author_id: Set(new.author_id),
@@ -245,7 +245,7 @@ pub(crate) async fn append_in(
 /// on its own; when the conversation is gone, nothing is inserted.
 async fn append_in_one_statement(
     db: &impl ConnectionTrait,
-    conversation: &conversation::Model,
+    conversation_id: Uuid,
     new: Append,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<message::Model, sea_orm::DbErr> {
@@ -260,7 +260,7 @@ async fn append_in_one_statement(
         RETURNING *";
     let values: Vec<sea_orm::Value> = vec![
         now.into(),
-        conversation.id.into(),
+        conversation_id.into(),
         new_id().into(),
         new.author_kind.to_value().into(),
         new.author_id.into(),

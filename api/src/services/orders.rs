@@ -4,11 +4,11 @@
 use std::collections::HashSet;
 
 use chatshop_entity::enums::{AuthorKind, MessageCategory, MessageKind, OrderStatus};
-use chatshop_entity::{conversation, order, order_item, product};
+use chatshop_entity::{conversation, message, order, order_item, product};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionSession, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -38,7 +38,8 @@ pub struct NewOrder {
 /// Places an order: reserves the stock of every line and writes the order,
 /// its items and an order-card message in one transaction. The reservation is
 /// a conditional decrement (`stock >= quantity`), so the last unit can only go
-/// to one buyer, and a `CHECK` keeps stock from ever going negative.
+/// to one buyer, and a `CHECK` keeps stock from ever going negative. Returns
+/// the order and the caller's side of its conversation.
 ///
 /// # Errors
 /// `NOT_FOUND` for non-participants; `BAD_USER_INPUT` for empty, duplicate,
@@ -50,7 +51,7 @@ pub async fn place(
     billing: &BillingConfig,
     actor: &Actor,
     input: NewOrder,
-) -> Result<order::Model, Error> {
+) -> Result<(order::Model, Side), Error> {
     let placer = actor.user_id()?;
     let (conversation, side) = conversations::access(db, actor, input.conversation_id).await?;
     check_lines(&input.items)?;
@@ -62,53 +63,31 @@ pub async fn place(
     if let Some(key) = &client_key
         && let Some(existing) = find_by_client_key(db, placer, key).await?
     {
-        return same_order_or_conflict(db, existing, &conversation, &input.items).await;
+        return same_order_or_conflict(db, existing, &conversation, &input.items)
+            .await
+            .map(|order| (order, side));
     }
-    expire_due(db, events).await?;
-
     let shop = conversations::shop_of(db, &conversation).await?;
     let currency = Currency::from_stored(&shop.currency)?;
     let now = chrono::Utc::now();
     let order_id = new_id();
-    let txn = db.begin().await?;
-    // Reservations first: the transaction's first statement is a write, so it
-    // takes the write lock at once (SQLite) or the row lock (PostgreSQL).
-    let mut reserved = Vec::with_capacity(input.items.len());
-    for (index, (product_id, quantity)) in input.items.iter().enumerate() {
-        let quantity = i64::from(*quantity);
-        let mut reserve = Query::update();
-        reserve
-            .table(product::Entity)
-            .value(
-                product::Column::Stock,
-                Expr::col(product::Column::Stock).sub(quantity),
-            )
-            .and_where(Expr::col(product::Column::Id).eq(*product_id))
-            .and_where(Expr::col(product::Column::ShopId).eq(shop.id))
-            .and_where(Expr::col(product::Column::Archived).eq(false))
-            .and_where(
-                Expr::col(product::Column::Stock)
-                    .is_null()
-                    .or(Expr::col(product::Column::Stock).gte(quantity)),
-            );
-        let changed = txn.execute(&reserve).await?.rows_affected();
-        let found = product::Entity::find_by_id(*product_id).one(&txn).await?;
-        let found = match found {
-            Some(p) if p.shop_id == shop.id && !p.archived => p,
-            _ => {
+    // Stock held by reservations that expired is released only when it is
+    // needed: a shortfall sweeps them once and tries again.
+    let mut swept = false;
+    let (txn, reserved) = loop {
+        let txn = db.begin().await?;
+        match reserve(&txn, shop.id, &input.items).await? {
+            Ok(reserved) => break (txn, reserved),
+            Err(shortfall) => {
                 txn.rollback().await?;
-                return Err(Error::InvalidInput {
-                    field: Some("input.items"),
-                    message: format!("item {}: no product of this shop with this id", index + 1),
-                });
+                if shortfall == Shortfall::Stock && !swept && expire_due(db, events).await? > 0 {
+                    swept = true;
+                    continue;
+                }
+                return Err(shortfall.into_error());
             }
-        };
-        if changed != 1 {
-            txn.rollback().await?;
-            return Err(Error::Conflict("not enough stock for this order"));
         }
-        reserved.push((found, quantity));
-    }
+    };
 
     let mut subtotal: i64 = 0;
     for (found, quantity) in &reserved {
@@ -157,7 +136,9 @@ pub async fn place(
             let existing = find_by_client_key(db, placer, &key)
                 .await?
                 .ok_or_else(|| Error::internal("order vanished after a unique violation"))?;
-            return same_order_or_conflict(db, existing, &conversation, &input.items).await;
+            return same_order_or_conflict(db, existing, &conversation, &input.items)
+                .await
+                .map(|order| (order, side));
         }
         Err(err) => return Err(err.into()),
     };
@@ -189,7 +170,7 @@ pub async fn place(
     };
     let card = messages::append(
         &txn,
-        &conversation,
+        conversation.id,
         Append {
             author_kind,
             author_id: Some(placer),
@@ -208,8 +189,73 @@ pub async fn place(
     )
     .await?;
     txn.commit().await?;
-    publish_with_message(events, &placed, Some(card.seq)).await;
-    Ok(placed)
+    publish_with_message(events, &placed, Some(card)).await;
+    Ok((placed, side))
+}
+
+/// Why stock could not be reserved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shortfall {
+    /// Not enough stock for a line.
+    Stock,
+    /// The line at this index names no product of this shop.
+    UnknownProduct(usize),
+}
+
+impl Shortfall {
+    fn into_error(self) -> Error {
+        match self {
+            Self::Stock => Error::Conflict("not enough stock for this order"),
+            Self::UnknownProduct(index) => Error::InvalidInput {
+                field: Some("input.items"),
+                message: format!("item {}: no product of this shop with this id", index + 1),
+            },
+        }
+    }
+}
+
+/// Takes each line's quantity from stock, in `txn`, and returns the products
+/// as they are now. The transaction's first statement is a write, so it
+/// takes the write lock at once (SQLite) or the row lock (PostgreSQL).
+async fn reserve(
+    txn: &impl ConnectionTrait,
+    shop_id: Uuid,
+    items: &[(Uuid, i32)],
+) -> Result<Result<Vec<(product::Model, i64)>, Shortfall>, Error> {
+    let mut reserved = Vec::with_capacity(items.len());
+    for (index, (product_id, quantity)) in items.iter().enumerate() {
+        let quantity = i64::from(*quantity);
+        let taken = product::Entity::update_many()
+            .col_expr(
+                product::Column::Stock,
+                Expr::col(product::Column::Stock).sub(quantity),
+            )
+            .filter(product::Column::Id.eq(*product_id))
+            .filter(product::Column::ShopId.eq(shop_id))
+            .filter(product::Column::Archived.eq(false))
+            .filter(
+                Condition::any()
+                    .add(product::Column::Stock.is_null())
+                    .add(product::Column::Stock.gte(quantity)),
+            )
+            .exec_with_returning(txn)
+            .await?;
+        if let Some(product) = taken.into_iter().next() {
+            reserved.push((product, quantity));
+            continue;
+        }
+        // Nothing taken: say whether the product or the stock is missing.
+        let sellable = product::Entity::find_by_id(*product_id)
+            .one(txn)
+            .await?
+            .is_some_and(|p| p.shop_id == shop_id && !p.archived);
+        return Ok(Err(if sellable {
+            Shortfall::Stock
+        } else {
+            Shortfall::UnknownProduct(index)
+        }));
+    }
+    Ok(Ok(reserved))
 }
 
 fn check_lines(items: &[(Uuid, i32)]) -> Result<(), Error> {
@@ -439,10 +485,10 @@ async fn release(
         return Ok(None);
     }
     restock(&txn, found.id, None).await?;
-    let seq = post_notice(&txn, found, notice).await?;
+    let posted = post_notice(&txn, found, notice).await?;
     txn.commit().await?;
     let updated = reload(db, found.id).await?;
-    publish_with_message(events, &updated, Some(seq)).await;
+    publish_with_message(events, &updated, Some(posted)).await;
     Ok(Some(updated))
 }
 
@@ -480,12 +526,12 @@ async fn restock(
     Ok(())
 }
 
-/// Posts a system notice about an order in its conversation; returns its seq.
+/// Posts a system notice about an order in its conversation.
 pub(crate) async fn post_notice(
     txn: &(impl ConnectionTrait + TransactionTrait),
     found: &order::Model,
     text: &str,
-) -> Result<i64, Error> {
+) -> Result<message::Model, Error> {
     post_system_message(txn, found, MessageKind::SystemNotice, text).await
 }
 
@@ -495,14 +541,10 @@ pub(crate) async fn post_system_message(
     found: &order::Model,
     kind: MessageKind,
     text: &str,
-) -> Result<i64, Error> {
-    let conversation = conversation::Entity::find_by_id(found.conversation_id)
-        .one(txn)
-        .await?
-        .ok_or_else(|| Error::internal("order without a conversation"))?;
+) -> Result<message::Model, Error> {
     let message = messages::append(
         txn,
-        &conversation,
+        found.conversation_id,
         Append {
             author_kind: AuthorKind::System,
             author_id: None,
@@ -516,32 +558,33 @@ pub(crate) async fn post_system_message(
         },
     )
     .await?;
-    Ok(message.seq)
+    Ok(message)
 }
 
-/// Publishes an order change (and the message it posted, if any).
+/// Publishes an order change and the message it posted, if any (in the
+/// event, so up-to-date subscribers need not read it back).
 pub(crate) async fn publish_with_message(
     events: &dyn EventBus,
     found: &order::Model,
-    seq: Option<i64>,
+    posted: Option<message::Model>,
 ) {
-    if let Some(seq) = seq {
-        events
-            .publish(Event::MessageAppended {
+    let changed = Event::OrderChanged {
+        shop_id: found.shop_id,
+        conversation_id: found.conversation_id,
+        order_id: found.id,
+    };
+    match posted {
+        Some(message) => {
+            let appended = Event::MessageAppended {
                 shop_id: found.shop_id,
                 conversation_id: found.conversation_id,
-                seq,
-                message: None,
-            })
-            .await;
+                seq: message.seq,
+                message: Some(Box::new(message)),
+            };
+            events.publish_all(vec![appended, changed]).await;
+        }
+        None => events.publish(changed).await,
     }
-    events
-        .publish(Event::OrderChanged {
-            shop_id: found.shop_id,
-            conversation_id: found.conversation_id,
-            order_id: found.id,
-        })
-        .await;
 }
 
 /// Reads an order again.
@@ -613,10 +656,10 @@ pub async fn fulfill(
         txn.rollback().await?;
         return Err(Error::Conflict("only a paid order can be fulfilled"));
     }
-    let seq = post_notice(&txn, &found, "Your order is on its way. Thank you!").await?;
+    let notice = post_notice(&txn, &found, "Your order is on its way. Thank you!").await?;
     txn.commit().await?;
     let updated = reload(db, order_id).await?;
-    publish_with_message(events, &updated, Some(seq)).await;
+    publish_with_message(events, &updated, Some(notice)).await;
     Ok(updated)
 }
 

@@ -340,10 +340,11 @@ async fn settle_success<C: ConnectionTrait + TransactionTrait>(
         format_decimal(attempt.amount_minor, currency.exponent()),
         currency.code()
     );
-    let seq = post_system_message(&txn, found, MessageKind::OrderConfirmation, &text).await?;
+    let confirmation =
+        post_system_message(&txn, found, MessageKind::OrderConfirmation, &text).await?;
     txn.commit().await?;
     let updated = reload(cx.db, found.id).await?;
-    publish_with_message(cx.events, &updated, Some(seq)).await;
+    publish_with_message(cx.events, &updated, Some(confirmation)).await;
     Ok(())
 }
 
@@ -561,7 +562,7 @@ pub async fn refund<C: ConnectionTrait + TransactionTrait>(
         restock_lines(&txn, &units).await?;
     }
     let currency = Currency::from_stored(&found.currency)?;
-    let seq = post_notice(
+    let notice = post_notice(
         &txn,
         &found,
         &format!(
@@ -573,7 +574,7 @@ pub async fn refund<C: ConnectionTrait + TransactionTrait>(
     .await?;
     txn.commit().await?;
     let updated = reload(cx.db, order_id).await?;
-    publish_with_message(cx.events, &updated, Some(seq)).await;
+    publish_with_message(cx.events, &updated, Some(notice)).await;
     Ok(updated)
 }
 

@@ -384,6 +384,35 @@ async fn an_expired_reservation_releases_its_stock() {
 }
 
 #[tokio::test]
+async fn a_unit_held_by_an_expired_reservation_goes_to_the_next_buyer() {
+    // No background sweep: the shortfall itself must release the stock.
+    let app = TestApp::spawn_with(|config| {
+        config.billing.reservation_ttl_secs = 0;
+        config.billing.reservation_sweep_secs = 0;
+    })
+    .await;
+    let shop = shop_on(app).await;
+    let grinder = shop.product("Hand grinder", "59.00", Some(1)).await;
+    let (first, first_conversation) = shop.customer("first@example.com").await;
+    let (second, second_conversation) = shop.customer("second@example.com").await;
+    let line = json!([{ "productId": grinder, "quantity": 1 }]);
+    let abandoned = order_id(&shop.place(&first, &first_conversation, line.clone()).await);
+    assert_eq!(shop.stock(&grinder).await, 0);
+
+    let taken = order_id(&shop.place(&second, &second_conversation, line).await);
+    assert_ne!(taken, abandoned);
+    assert_eq!(shop.stock(&grinder).await, 0);
+    let view = shop
+        .app
+        .gql(ORDER)
+        .vars(json!({ "id": abandoned }))
+        .as_user(&first)
+        .send()
+        .await;
+    assert_eq!(view.ok()["order"]["status"], "CANCELLED");
+}
+
+#[tokio::test]
 async fn strangers_and_agents_cannot_pay_or_read_someone_elses_order() {
     let shop = shop_on(TestApp::spawn().await).await;
     let mug = shop.product("Mug", "9.00", None).await;
