@@ -278,7 +278,8 @@ impl ChatshopBuilder {
             .payments
             .unwrap_or_else(|| Arc::new(TestPaymentProvider::new()));
         let writer = writer_for(&self.db).await?;
-        let appender = crate::services::appender::MessageAppender::start(writer.clone());
+        let appender =
+            crate::services::appender::MessageAppender::start(writer.clone(), events.clone());
         let state = AppState(Arc::new(StateInner {
             db: self.db,
             writer,

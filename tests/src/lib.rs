@@ -167,7 +167,7 @@ impl TestApp {
         database: std::sync::Arc<TestDatabase>,
         configure: impl FnOnce(&mut Config),
     ) -> Self {
-        Self::spawn_full(database, configure, None).await
+        Self::spawn_full(database, configure, |builder| builder).await
     }
 
     /// Spawns an instance whose payments go through `provider` (so a test can
@@ -176,14 +176,23 @@ impl TestApp {
         provider: chatshop::TestPaymentProvider,
         configure: impl FnOnce(&mut Config),
     ) -> Self {
+        Self::spawn_with_builder(configure, |builder| builder.payment_provider(provider)).await
+    }
+
+    /// Spawns an instance after `customize` adjusted its builder (another
+    /// event bus, say).
+    pub async fn spawn_with_builder(
+        configure: impl FnOnce(&mut Config),
+        customize: impl FnOnce(chatshop::ChatshopBuilder) -> chatshop::ChatshopBuilder,
+    ) -> Self {
         let database = std::sync::Arc::new(TestDatabase::create().await);
-        Self::spawn_full(database, configure, Some(provider)).await
+        Self::spawn_full(database, configure, customize).await
     }
 
     async fn spawn_full(
         database: std::sync::Arc<TestDatabase>,
         configure: impl FnOnce(&mut Config),
-        provider: Option<chatshop::TestPaymentProvider>,
+        customize: impl FnOnce(chatshop::ChatshopBuilder) -> chatshop::ChatshopBuilder,
     ) -> Self {
         let mut config = Config {
             database_url: database.url.clone(),
@@ -202,11 +211,7 @@ impl TestApp {
         let db = chatshop::connect_database(&config)
             .await
             .expect("the test database accepts connections");
-        let mut builder = Chatshop::builder(db, config);
-        if let Some(provider) = provider {
-            builder = builder.payment_provider(provider);
-        }
-        let chatshop = builder
+        let chatshop = customize(Chatshop::builder(db, config))
             .build()
             .await
             .expect("Chatshop starts on the test database");

@@ -4,7 +4,9 @@ use tokio::sync::broadcast;
 
 use super::{Event, EventBus, SUBSCRIBER_BUFFER};
 
-/// Delivers events to the subscribers of this process only.
+/// Delivers events to the subscribers of this process only. Clones share
+/// one channel.
+#[derive(Clone)]
 pub struct LocalEventBus {
     sender: broadcast::Sender<Event>,
 }

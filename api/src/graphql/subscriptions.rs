@@ -8,6 +8,9 @@
 //! `seq` it sent and, on every announcement, reads from the database what
 //! comes after it. An announcement is only a nudge; the database is the
 //! source, so a message is sent once, in order, with its current status.
+//! Announcements can arrive out of order (concurrent senders): a message
+//! ahead of a gap is held for a moment until the gap fills, and only read
+//! from the database when it does not.
 //!
 //! Lag: when the bus says this subscriber fell behind (or the broker
 //! reconnected and events may be lost), the stream reads from the database
@@ -15,7 +18,11 @@
 //! that way are not replayed one by one; the replayed messages carry their
 //! current status, and a client that needs every receipt re-reads history.
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use async_graphql::{Context, Enum, ID, Result, SimpleObject, Subscription};
+use chatshop_entity::message;
 use futures_util::{Stream, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -27,6 +34,14 @@ use crate::domain::ids::{self, NodeKind};
 use crate::events::Event;
 use crate::services::conversations::{self, Side};
 use crate::services::{messages, orders, shops};
+
+/// How long a subscriber waits for a message announced out of order before
+/// reading the gap from the database.
+const GAP_WAIT: Duration = Duration::from_millis(50);
+
+/// How many out-of-order messages a subscriber holds before it reads from
+/// the database instead.
+const MAX_EARLY: usize = 64;
 
 /// What happened to a message.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,9 +116,14 @@ impl Subscription {
 
         let stream = async_stream::try_stream! {
             let mut catch_up = true;
+            // Messages announced ahead of one still on its way (concurrent
+            // senders announce in the order their commits returned), held
+            // until the gap fills: a moment's wait instead of a database read.
+            let mut early: BTreeMap<i64, Box<message::Model>> = BTreeMap::new();
             loop {
                 if catch_up {
                     catch_up = false;
+                    early.clear();
                     loop {
                         let batch = messages::after_seq(&state.db, conversation_id, last_seq).await?;
                         if batch.is_empty() {
@@ -115,15 +135,40 @@ impl Subscription {
                         }
                     }
                 }
-                match events.recv().await {
+                while let Some(entry) = early.first_entry() {
+                    if *entry.key() > last_seq + 1 {
+                        break;
+                    }
+                    let message = entry.remove();
+                    if message.seq == last_seq + 1 {
+                        last_seq = message.seq;
+                        yield MessageEvent { r#type: MessageEventType::Appended, message: Message(*message) };
+                    }
+                }
+                let received = if early.is_empty() {
+                    events.recv().await
+                } else {
+                    match tokio::time::timeout(GAP_WAIT, events.recv()).await {
+                        Ok(received) => received,
+                        // The gap did not fill in time: read it.
+                        Err(_) => {
+                            catch_up = true;
+                            continue;
+                        }
+                    }
+                };
+                match received {
                     Ok(Event::MessageAppended { conversation_id: id, seq, message, .. }) if id == conversation_id => {
                         // Up to date and the event carries the message: no
-                        // database read. Anything else (a gap, a bare
-                        // announcement) reads what follows `last_seq`.
+                        // database read. A bare announcement, or too many
+                        // early ones, reads what follows `last_seq`.
                         match message {
                             Some(message) if seq == last_seq + 1 => {
                                 last_seq = seq;
                                 yield MessageEvent { r#type: MessageEventType::Appended, message: Message(*message) };
+                            }
+                            Some(message) if seq > last_seq && early.len() < MAX_EARLY => {
+                                early.insert(seq, message);
                             }
                             _ => catch_up = seq > last_seq,
                         }

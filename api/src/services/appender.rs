@@ -7,9 +7,16 @@
 //! two writers contending. Each sender still hears back only after the
 //! commit that holds its message.
 //!
+//! The writer also announces what it committed, in `seq` order: announced by
+//! each sender after its reply, messages of one group would reach the bus in
+//! whatever order the senders' tasks ran, and every subscriber seeing a gap
+//! would read the database to fill it.
+//!
 //! PostgreSQL takes concurrent writers on separate connections well, and one
 //! task would serialise their network round trips: there, each send commits
 //! on its own.
+
+use std::sync::Arc;
 
 use chatshop_entity::message;
 use sea_orm::{DatabaseBackend, DatabaseConnection, DbErr, TransactionTrait};
@@ -17,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::messages::{Append, append, append_in};
+use crate::events::{Event, EventBus};
 
 /// The most messages one transaction takes: bounds how long the first sender
 /// of a group waits for the rest.
@@ -28,6 +36,7 @@ const QUEUE: usize = 1024;
 type Reply = oneshot::Sender<Result<message::Model, DbErr>>;
 
 pub(crate) struct Job {
+    shop_id: Uuid,
     conversation_id: Uuid,
     new: Append,
     reply: Reply,
@@ -40,33 +49,43 @@ pub(crate) enum MessageAppender {
     /// SQLite: through the group writer.
     Grouped(mpsc::Sender<Job>),
     /// Elsewhere: each send in its own transaction.
-    Direct(DatabaseConnection),
+    Direct {
+        db: DatabaseConnection,
+        events: Arc<dyn EventBus>,
+    },
 }
 
 impl MessageAppender {
-    /// Starts the writer on `db` (the write connection) where it pays.
-    pub(crate) fn start(db: DatabaseConnection) -> Self {
+    /// Starts the writer on `db` (the write connection) where it pays;
+    /// committed messages are announced on `events`.
+    pub(crate) fn start(db: DatabaseConnection, events: Arc<dyn EventBus>) -> Self {
         if db.get_database_backend() != DatabaseBackend::Sqlite {
-            return Self::Direct(db);
+            return Self::Direct { db, events };
         }
         let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(write_groups(db, queue));
+        tokio::spawn(write_groups(db, events, queue));
         Self::Grouped(jobs)
     }
 
-    /// Appends `new` to the conversation with the next `seq`; returns once it
-    /// is committed.
+    /// Appends `new` to a conversation of `shop_id` with the next `seq`;
+    /// returns once it is committed and announced.
     pub(crate) async fn append(
         &self,
+        shop_id: Uuid,
         conversation_id: Uuid,
         new: Append,
     ) -> Result<message::Model, DbErr> {
         let jobs = match self {
-            Self::Direct(db) => return append(db, conversation_id, new).await,
+            Self::Direct { db, events } => {
+                let message = append(db, conversation_id, new).await?;
+                announce(events.as_ref(), shop_id, &message).await;
+                return Ok(message);
+            }
             Self::Grouped(jobs) => jobs,
         };
         let (reply, answer) = oneshot::channel();
         let job = Job {
+            shop_id,
             conversation_id,
             new,
             reply,
@@ -80,33 +99,48 @@ impl MessageAppender {
     }
 }
 
-async fn write_groups(db: DatabaseConnection, mut queue: mpsc::Receiver<Job>) {
+async fn write_groups(
+    db: DatabaseConnection,
+    events: Arc<dyn EventBus>,
+    mut queue: mpsc::Receiver<Job>,
+) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
-        if group.len() == 1
-            && let Some(job) = group.pop()
+        // One bad send (a reused client id, a vanished conversation) must
+        // not fail the others: when the group fails, each is redone alone
+        // below and gets its own outcome.
+        if group.len() > 1
+            && let Ok(messages) = append_group(&db, &group).await
         {
-            let result = append_alone(&db, &job).await;
-            let _ = job.reply.send(result);
+            for (job, message) in group.drain(..).zip(messages) {
+                finish(events.as_ref(), job, Ok(message)).await;
+            }
             continue;
         }
-        match append_group(&db, &group).await {
-            Ok(messages) => {
-                for (job, message) in group.drain(..).zip(messages) {
-                    let _ = job.reply.send(Ok(message));
-                }
-            }
-            // One bad send (a reused client id, a vanished conversation)
-            // must not fail the others: redo them one by one, so each gets
-            // its own outcome.
-            Err(_) => {
-                for job in group.drain(..) {
-                    let result = append_alone(&db, &job).await;
-                    let _ = job.reply.send(result);
-                }
-            }
+        for job in group.drain(..) {
+            let result = append_alone(&db, &job).await;
+            finish(events.as_ref(), job, result).await;
         }
     }
+}
+
+/// Announces a committed message, then answers its sender.
+async fn finish(events: &dyn EventBus, job: Job, result: Result<message::Model, DbErr>) {
+    if let Ok(message) = &result {
+        announce(events, job.shop_id, message).await;
+    }
+    let _ = job.reply.send(result);
+}
+
+async fn announce(events: &dyn EventBus, shop_id: Uuid, message: &message::Model) {
+    events
+        .publish(Event::MessageAppended {
+            shop_id,
+            conversation_id: message.conversation_id,
+            seq: message.seq,
+            message: Some(Box::new(message.clone())),
+        })
+        .await;
 }
 
 async fn append_alone(db: &DatabaseConnection, job: &Job) -> Result<message::Model, DbErr> {

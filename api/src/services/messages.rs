@@ -54,7 +54,6 @@ pub struct NewMessage {
 pub(crate) async fn send(
     db: &impl ConnectionTrait,
     appender: &super::appender::MessageAppender,
-    events: &dyn EventBus,
     actor: &Actor,
     input: NewMessage,
 ) -> Result<message::Model, Error> {
@@ -110,6 +109,7 @@ pub(crate) async fn send(
 
     let appended = appender
         .append(
+            conversation.shop_id,
             conversation.id,
             Append {
                 author_kind,
@@ -125,17 +125,7 @@ pub(crate) async fn send(
         )
         .await;
     match appended {
-        Ok(message) => {
-            events
-                .publish(Event::MessageAppended {
-                    shop_id: conversation.shop_id,
-                    conversation_id: conversation.id,
-                    seq: message.seq,
-                    message: Some(Box::new(message.clone())),
-                })
-                .await;
-            Ok(message)
-        }
+        Ok(message) => Ok(message),
         Err(err) if is_unique_violation(&err) && client_id.is_some() => {
             // The client id was used before: a retry gets the same message
             // back; a different message with the same id is a conflict.

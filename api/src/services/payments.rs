@@ -223,8 +223,9 @@ async fn reconcile_previous<C: ConnectionTrait + TransactionTrait>(
             tokio::time::timeout(timeout, cx.provider.lookup(&attempt.idempotency_key)).await;
         match known {
             Ok(Ok(Some(ChargeOutcome::Succeeded { reference }))) => {
-                settle_success(cx, found, &attempt, &reference).await?;
-                return Ok(Some(reload(cx.db, found.id).await?));
+                return settle_success(cx, found, &attempt, &reference)
+                    .await
+                    .map(Some);
             }
             Ok(Ok(Some(ChargeOutcome::Declined { code }))) => {
                 settle_failure(cx, found, &attempt, &code).await?
@@ -287,8 +288,7 @@ async fn charge<C: ConnectionTrait + TransactionTrait>(
     };
     match outcome {
         ChargeOutcome::Succeeded { reference } => {
-            settle_success(cx, found, &attempt, &reference).await?;
-            reload(cx.db, found.id).await
+            settle_success(cx, found, &attempt, &reference).await
         }
         ChargeOutcome::Declined { code } => {
             settle_failure(cx, found, &attempt, &code).await?;
@@ -299,12 +299,13 @@ async fn charge<C: ConnectionTrait + TransactionTrait>(
 
 /// Records a successful charge: payment, `PAID` order and confirmation
 /// message in one transaction; then tells everyone. Safe to run twice.
+/// Returns the order as it is now.
 async fn settle_success<C: ConnectionTrait + TransactionTrait>(
     cx: &PaymentContext<'_, C>,
     found: &order::Model,
     attempt: &payment::Model,
     reference: &str,
-) -> Result<(), Error> {
+) -> Result<order::Model, Error> {
     let now = chrono::Utc::now();
     let txn = cx.db.begin().await?;
     let mut succeed = Query::update();
@@ -332,7 +333,7 @@ async fn settle_success<C: ConnectionTrait + TransactionTrait>(
         if !order_moved && first_time {
             tracing::error!(order = %found.id, payment = %attempt.id, "a charge succeeded for an order that is no longer payable; refund it");
         }
-        return Ok(());
+        return reload(cx.db, found.id).await;
     }
     let currency = Currency::from_stored(&found.currency)?;
     let text = format!(
@@ -345,7 +346,7 @@ async fn settle_success<C: ConnectionTrait + TransactionTrait>(
     txn.commit().await?;
     let updated = reload(cx.db, found.id).await?;
     publish_with_message(cx.events, &updated, Some(confirmation)).await;
-    Ok(())
+    Ok(updated)
 }
 
 /// Records a failed attempt and frees the order for the next one.

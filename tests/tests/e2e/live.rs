@@ -570,3 +570,83 @@ async fn unread_filters_follow_what_each_side_has_read() {
         1
     );
 }
+
+/// An event bus that announces every even `seq` late, as concurrent senders
+/// on several connections (or instances) may.
+struct LateEvenAnnouncements {
+    inner: chatshop::events::LocalEventBus,
+    delay: std::time::Duration,
+}
+
+#[async_trait::async_trait]
+impl chatshop::EventBus for LateEvenAnnouncements {
+    async fn publish(&self, event: chatshop::Event) {
+        if let chatshop::Event::MessageAppended { seq, .. } = &event
+            && seq % 2 == 0
+        {
+            let (inner, delay) = (self.inner.clone(), self.delay);
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                inner.publish(event).await;
+            });
+            return;
+        }
+        self.inner.publish(event).await;
+    }
+
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<chatshop::Event> {
+        self.inner.subscribe()
+    }
+}
+
+async fn messages_announced_out_of_order_arrive_in_order(delay: std::time::Duration) {
+    let bus = LateEvenAnnouncements {
+        inner: chatshop::events::LocalEventBus::new(),
+        delay,
+    };
+    let scene =
+        scene_on(TestApp::spawn_with_builder(|_| {}, |builder| builder.event_bus(bus)).await).await;
+    let conversation_id = scene.start().await;
+    let mut socket = scene.app.ws_as(&scene.customer).await;
+    socket
+        .subscribe("m", MESSAGE_EVENTS, json!({ "id": conversation_id }))
+        .await;
+    // Subscribed (and caught up on nothing) before the first send.
+    socket
+        .silent_for(std::time::Duration::from_millis(100))
+        .await;
+    for i in 1..=6 {
+        scene
+            .send(&scene.agent, &conversation_id, &format!("m{i}"))
+            .await;
+    }
+    let mut seqs = Vec::new();
+    for _ in 1..=6 {
+        let event = socket.next_payload("m").await;
+        assert_eq!(
+            event["data"]["messageEvents"]["type"], "APPENDED",
+            "{event}"
+        );
+        seqs.push(
+            event["data"]["messageEvents"]["message"]["seq"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
+    // The late announcements change nothing once they land.
+    socket.silent_for(delay * 3).await;
+}
+
+#[tokio::test]
+async fn messages_announced_out_of_order_are_delivered_in_order_once() {
+    // Shorter than the subscriber's wait for a gap: held back, then released.
+    messages_announced_out_of_order_arrive_in_order(std::time::Duration::from_millis(10)).await;
+}
+
+#[tokio::test]
+async fn a_gap_that_does_not_fill_in_time_is_read_from_the_database() {
+    // Longer than the subscriber's wait: it reads the gap, then ignores the
+    // late announcement.
+    messages_announced_out_of_order_arrive_in_order(std::time::Duration::from_millis(400)).await;
+}
