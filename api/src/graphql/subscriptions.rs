@@ -114,6 +114,10 @@ impl Subscription {
         conversations::access(&state.db, &actor, conversation_id).await?;
         let mut last_seq = after_seq.unwrap_or(0).max(0);
 
+        // Database reads inside the streams are boxed: a stream lives as long
+        // as its subscription, and its idle size is that of its largest
+        // await, so an unboxed query future would be held by every idle
+        // subscriber.
         let stream = async_stream::try_stream! {
             let mut catch_up = true;
             // Messages announced ahead of one still on its way (concurrent
@@ -125,7 +129,7 @@ impl Subscription {
                     catch_up = false;
                     early.clear();
                     loop {
-                        let batch = messages::after_seq(&state.db, conversation_id, last_seq).await?;
+                        let batch = Box::pin(messages::after_seq(&state.db, conversation_id, last_seq)).await?;
                         if batch.is_empty() {
                             break;
                         }
@@ -176,7 +180,7 @@ impl Subscription {
                     Ok(Event::MessageStatusChanged { conversation_id: id, seqs, .. }) if id == conversation_id => {
                         // Changes to messages not sent yet arrive with them.
                         let sent: Vec<i64> = seqs.into_iter().filter(|s| *s <= last_seq).collect();
-                        for message in messages::by_seqs(&state.db, conversation_id, &sent).await? {
+                        for message in Box::pin(messages::by_seqs(&state.db, conversation_id, &sent)).await? {
                             yield MessageEvent { r#type: MessageEventType::StatusChanged, message: Message(message) };
                         }
                     }
@@ -244,7 +248,7 @@ impl Subscription {
                     if order_filter.is_some_and(|wanted| wanted != order_id) {
                         continue;
                     }
-                    if let Some((model, side)) = orders::get(&state.db, &actor, order_id).await? {
+                    if let Some((model, side)) = Box::pin(orders::get(&state.db, &actor, order_id)).await? {
                         yield Order { model, side };
                     }
                 }
@@ -285,7 +289,7 @@ impl Subscription {
                     continue;
                 }
                 let Some(conversation_id) = event.conversation_id() else { continue };
-                let Some((model, _)) = conversations::get(&state.db, &actor, conversation_id).await? else { continue };
+                let Some((model, _)) = Box::pin(conversations::get(&state.db, &actor, conversation_id)).await? else { continue };
                 let conversation = || Some(Conversation { model: model.clone(), side });
                 match event {
                     Event::ConversationChanged { .. } => {
@@ -295,12 +299,12 @@ impl Subscription {
                         yield InboxEvent { r#type: InboxEventType::MessageAppended, conversation: conversation(), message: Some(Message(*message)) };
                     }
                     Event::MessageAppended { seq, .. } => {
-                        for message in messages::by_seqs(&state.db, conversation_id, &[seq]).await? {
+                        for message in Box::pin(messages::by_seqs(&state.db, conversation_id, &[seq])).await? {
                             yield InboxEvent { r#type: InboxEventType::MessageAppended, conversation: conversation(), message: Some(Message(message)) };
                         }
                     }
                     Event::MessageStatusChanged { seqs, .. } => {
-                        for message in messages::by_seqs(&state.db, conversation_id, &seqs).await? {
+                        for message in Box::pin(messages::by_seqs(&state.db, conversation_id, &seqs)).await? {
                             yield InboxEvent { r#type: InboxEventType::MessageStatusChanged, conversation: conversation(), message: Some(Message(message)) };
                         }
                     }

@@ -74,9 +74,10 @@ pub(crate) async fn upgrade(
     ws.protocols([PROTOCOL])
         .max_message_size(max_message)
         .max_frame_size(max_message)
-        // Small buffers: most frames are a few hundred bytes, and an idle
-        // subscription should cost kilobytes, not the 128 KiB defaults.
-        .read_buffer_size(4 * 1024)
+        // Small buffers: client frames are a few hundred bytes (larger ones
+        // are read in several chunks), and an idle subscription should cost
+        // kilobytes, not the 128 KiB defaults.
+        .read_buffer_size(2 * 1024)
         .write_buffer_size(8 * 1024)
         // What a slow reader can make us hold before it is disconnected.
         .max_write_buffer_size(1024 * 1024)
@@ -207,7 +208,9 @@ impl Connection {
                         let _ = self.socket.close().await;
                         return Ok(());
                     }
-                    Some(Ok(Message::Text(text))) => self.handle(text.as_str()).await?,
+                    // Boxed: the socket's future would otherwise be as large as
+                    // the biggest operation it starts, for as long as it is open.
+                    Some(Ok(Message::Text(text))) => Box::pin(self.handle(text.as_str())).await?,
                     Some(Ok(Message::Binary(_))) => return Err(Close::new(4400, "binary messages are not part of the protocol")),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 },
