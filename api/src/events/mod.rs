@@ -66,6 +66,17 @@ pub enum Event {
 }
 
 impl Event {
+    /// A message of a conversation of `shop_id` was appended; the event
+    /// carries it.
+    pub fn appended(shop_id: Uuid, message: chatshop_entity::message::Model) -> Self {
+        Self::MessageAppended {
+            shop_id,
+            conversation_id: message.conversation_id,
+            seq: message.seq,
+            message: Some(Box::new(message)),
+        }
+    }
+
     /// The shop the event belongs to (`None` for [`Event::Resync`]).
     pub fn shop_id(&self) -> Option<Uuid> {
         match self {

@@ -141,6 +141,6 @@ fn notify_payload(event: Event) -> Option<String> {
         })
         .ok(),
         // Ids only: never near the cap.
-        other => serde_json::to_string(&other).ok(),
+        _ => Some(payload),
     }
 }

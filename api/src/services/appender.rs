@@ -134,12 +134,7 @@ async fn finish(events: &dyn EventBus, job: Job, result: Result<message::Model, 
 
 async fn announce(events: &dyn EventBus, shop_id: Uuid, message: &message::Model) {
     events
-        .publish(Event::MessageAppended {
-            shop_id,
-            conversation_id: message.conversation_id,
-            seq: message.seq,
-            message: Some(Box::new(message.clone())),
-        })
+        .publish(Event::appended(shop_id, message.clone()))
         .await;
 }
 

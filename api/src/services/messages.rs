@@ -125,6 +125,7 @@ pub(crate) async fn send(
         )
         .await;
     match appended {
+        // The appender has announced it already, in seq order.
         Ok(message) => Ok(message),
         Err(err) if is_unique_violation(&err) && client_id.is_some() => {
             // The client id was used before: a retry gets the same message

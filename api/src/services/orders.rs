@@ -575,12 +575,7 @@ pub(crate) async fn publish_with_message(
     };
     match posted {
         Some(message) => {
-            let appended = Event::MessageAppended {
-                shop_id: found.shop_id,
-                conversation_id: found.conversation_id,
-                seq: message.seq,
-                message: Some(Box::new(message)),
-            };
+            let appended = Event::appended(found.shop_id, message);
             events.publish_all(vec![appended, changed]).await;
         }
         None => events.publish(changed).await,

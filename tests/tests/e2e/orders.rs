@@ -63,6 +63,18 @@ impl Shop {
             .await
     }
 
+    /// The order as `user` sees it (`null` when they may not).
+    async fn order(&self, user: &TestUser, order_id: &str) -> Value {
+        self.app
+            .gql(ORDER)
+            .vars(json!({ "id": order_id }))
+            .as_user(user)
+            .send()
+            .await
+            .ok()["order"]
+            .clone()
+    }
+
     async fn stock(&self, product_id: &str) -> Value {
         self.app
             .gql(STOCK)
@@ -73,6 +85,16 @@ impl Shop {
             .ok()["product"]["stock"]
             .clone()
     }
+}
+
+/// An instance where reservations expire at once and nothing sweeps them in
+/// the background.
+async fn instant_expiry() -> TestApp {
+    TestApp::spawn_with(|config| {
+        config.billing.reservation_ttl_secs = 0;
+        config.billing.reservation_sweep_secs = 0;
+    })
+    .await
 }
 
 fn order_id(response: &GqlResponse) -> String {
@@ -306,14 +328,8 @@ async fn failed_payments_leave_the_order_payable_and_the_stock_reserved() {
             reason,
             "{token}"
         );
-        let view = shop
-            .app
-            .gql(ORDER)
-            .vars(json!({ "id": order }))
-            .as_user(&customer)
-            .send()
-            .await;
-        assert_eq!(view.ok()["order"]["status"], "PENDING_PAYMENT", "{token}");
+        let view = shop.order(&customer, &order).await;
+        assert_eq!(view["status"], "PENDING_PAYMENT", "{token}");
         assert_eq!(
             shop.stock(&mug).await,
             3,
@@ -346,12 +362,7 @@ async fn failed_payments_leave_the_order_payable_and_the_stock_reserved() {
 
 #[tokio::test]
 async fn an_expired_reservation_releases_its_stock() {
-    let app = TestApp::spawn_with(|config| {
-        config.billing.reservation_ttl_secs = 0;
-        config.billing.reservation_sweep_secs = 0;
-    })
-    .await;
-    let shop = shop_on(app).await;
+    let shop = shop_on(instant_expiry().await).await;
     let grinder = shop.product("Hand grinder", "59.00", Some(1)).await;
     let (customer, conversation_id) = shop.customer("customer@example.com").await;
     let order = order_id(
@@ -367,14 +378,8 @@ async fn an_expired_reservation_releases_its_stock() {
 
     assert_eq!(shop.app.chatshop.expire_reservations().await.unwrap(), 1);
     assert_eq!(shop.stock(&grinder).await, 1);
-    let view = shop
-        .app
-        .gql(ORDER)
-        .vars(json!({ "id": order }))
-        .as_user(&customer)
-        .send()
-        .await;
-    assert_eq!(view.ok()["order"]["status"], "CANCELLED");
+    let view = shop.order(&customer, &order).await;
+    assert_eq!(view["status"], "CANCELLED");
     assert_eq!(
         shop.pay(&customer, &order, "tok_success", "late")
             .await
@@ -386,12 +391,7 @@ async fn an_expired_reservation_releases_its_stock() {
 #[tokio::test]
 async fn a_unit_held_by_an_expired_reservation_goes_to_the_next_buyer() {
     // No background sweep: the shortfall itself must release the stock.
-    let app = TestApp::spawn_with(|config| {
-        config.billing.reservation_ttl_secs = 0;
-        config.billing.reservation_sweep_secs = 0;
-    })
-    .await;
-    let shop = shop_on(app).await;
+    let shop = shop_on(instant_expiry().await).await;
     let grinder = shop.product("Hand grinder", "59.00", Some(1)).await;
     let (first, first_conversation) = shop.customer("first@example.com").await;
     let (second, second_conversation) = shop.customer("second@example.com").await;
@@ -402,14 +402,8 @@ async fn a_unit_held_by_an_expired_reservation_goes_to_the_next_buyer() {
     let taken = order_id(&shop.place(&second, &second_conversation, line).await);
     assert_ne!(taken, abandoned);
     assert_eq!(shop.stock(&grinder).await, 0);
-    let view = shop
-        .app
-        .gql(ORDER)
-        .vars(json!({ "id": abandoned }))
-        .as_user(&first)
-        .send()
-        .await;
-    assert_eq!(view.ok()["order"]["status"], "CANCELLED");
+    let view = shop.order(&first, &abandoned).await;
+    assert_eq!(view["status"], "CANCELLED");
 }
 
 #[tokio::test]
@@ -432,14 +426,8 @@ async fn strangers_and_agents_cannot_pay_or_read_someone_elses_order() {
         shop.pay(&other, &order, "tok_success", "x1").await.code(),
         "NOT_FOUND"
     );
-    let read = shop
-        .app
-        .gql(ORDER)
-        .vars(json!({ "id": order }))
-        .as_user(&other)
-        .send()
-        .await;
-    assert_eq!(read.ok()["order"], Value::Null);
+    let read = shop.order(&other, &order).await;
+    assert_eq!(read, Value::Null);
     assert_eq!(
         shop.pay(&shop.agent, &order, "tok_success", "x2")
             .await
