@@ -6,10 +6,17 @@
 //! delivered them. When the listening connection drops, sqlx reconnects and
 //! we broadcast [`Event::Resync`]: notifications sent meanwhile are lost, and
 //! subscribers replay from the database.
+//!
+//! Publishing only queues the event: one task sends whatever is queued in
+//! one statement, after the writes that caused it have committed. A sender
+//! does not wait for its notification's round trip, concurrent writers share
+//! one, and messages of a conversation queued close together go out in
+//! `seq` order even when their senders finished out of order (a subscriber
+//! who sees a gap waits for it to fill, or reads the database).
 
 use sea_orm::sqlx::postgres::{PgListener, PgPool};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 use super::{Event, EventBus, SUBSCRIBER_BUFFER};
 use crate::Error;
@@ -20,11 +27,18 @@ const CHANNEL: &str = "chatshop_events";
 /// PostgreSQL refuses NOTIFY payloads of 8000 bytes or more.
 const MAX_NOTIFY_BYTES: usize = 7_900;
 
+/// Events waiting to be sent; beyond this, publishers wait.
+const OUTBOX: usize = 4_096;
+
+/// The most notifications one statement carries.
+const MAX_BATCH: usize = 256;
+
 /// Events through PostgreSQL's LISTEN/NOTIFY.
 pub struct PostgresEventBus {
-    db: DatabaseConnection,
+    outbox: mpsc::Sender<Event>,
     local: broadcast::Sender<Event>,
     listener: tokio::task::JoinHandle<()>,
+    notifier: tokio::task::JoinHandle<()>,
 }
 
 impl PostgresEventBus {
@@ -67,51 +81,76 @@ impl PostgresEventBus {
                 }
             }
         });
+        let (outbox, queued) = mpsc::channel(OUTBOX);
+        let notifier = tokio::spawn(send_notifications(db, queued));
         Ok(Self {
-            db,
+            outbox,
             local,
             listener,
+            notifier,
         })
-    }
-
-    async fn notify(&self, statement: Statement) {
-        if let Err(err) = self.db.execute_raw(statement).await {
-            // Subscribers recover from the database; the write itself stands.
-            tracing::warn!(error = %err, "could not publish an event");
-        }
     }
 }
 
 impl Drop for PostgresEventBus {
     fn drop(&mut self) {
         self.listener.abort();
+        self.notifier.abort();
+    }
+}
+
+/// Sends what is queued, as it comes, one statement at a time.
+async fn send_notifications(db: DatabaseConnection, mut queued: mpsc::Receiver<Event>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while queued.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        order_appends(&mut batch);
+        let payloads: Vec<String> = batch.drain(..).filter_map(notify_payload).collect();
+        // Notifications of one statement arrive in the order they were sent.
+        let statement = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_notify($1, payload) FROM unnest($2::text[]) WITH ORDINALITY AS sent(payload, n) ORDER BY n",
+            [CHANNEL.into(), payloads.into()],
+        );
+        if let Err(err) = db.execute_raw(statement).await {
+            // Subscribers recover from the database; the writes themselves stand.
+            tracing::warn!(error = %err, "could not publish events");
+        }
+    }
+}
+
+/// Puts the appended messages of each conversation in `seq` order, in the
+/// places appended messages hold in the batch; every other event stays
+/// where it is.
+fn order_appends(batch: &mut [Event]) {
+    let mut slots: Vec<&mut Event> = batch
+        .iter_mut()
+        .filter(|event| matches!(event, Event::MessageAppended { .. }))
+        .collect();
+    if slots.len() < 2 {
+        return;
+    }
+    let mut appends: Vec<Event> = slots
+        .iter_mut()
+        .map(|slot| std::mem::replace(&mut **slot, Event::Resync))
+        .collect();
+    appends.sort_by_key(|event| match event {
+        Event::MessageAppended {
+            conversation_id,
+            seq,
+            ..
+        } => (*conversation_id, *seq),
+        _ => (uuid::Uuid::nil(), 0),
+    });
+    for (slot, event) in slots.into_iter().zip(appends) {
+        *slot = event;
     }
 }
 
 #[async_trait::async_trait]
 impl EventBus for PostgresEventBus {
     async fn publish(&self, event: Event) {
-        let Some(payload) = notify_payload(event) else {
-            return;
-        };
-        let statement = Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT pg_notify($1, $2)",
-            [CHANNEL.into(), payload.into()],
-        );
-        self.notify(statement).await;
-    }
-
-    async fn publish_all(&self, events: Vec<Event>) {
-        let payloads: Vec<String> = events.into_iter().filter_map(notify_payload).collect();
-        // One round trip; notifications of one statement arrive in the order
-        // they were sent.
-        let statement = Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT pg_notify($1, payload) FROM unnest($2::text[]) WITH ORDINALITY AS sent(payload, n) ORDER BY n",
-            [CHANNEL.into(), payloads.into()],
-        );
-        self.notify(statement).await;
+        // Fails only once the notifier has stopped (the bus is being dropped).
+        let _ = self.outbox.send(event).await;
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Event> {
@@ -142,5 +181,87 @@ fn notify_payload(event: Event) -> Option<String> {
         .ok(),
         // Ids only: never near the cap.
         _ => Some(payload),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn appended(conversation_id: Uuid, seq: i64) -> Event {
+        Event::MessageAppended {
+            shop_id: Uuid::nil(),
+            conversation_id,
+            seq,
+            message: None,
+        }
+    }
+
+    #[test]
+    fn appends_of_a_conversation_leave_in_seq_order_and_other_events_stay_put() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let changed = Event::ConversationChanged {
+            shop_id: Uuid::nil(),
+            conversation_id: a,
+        };
+        let mut batch = vec![
+            appended(a, 6),
+            changed.clone(),
+            appended(b, 2),
+            appended(a, 5),
+        ];
+        order_appends(&mut batch);
+        let seqs_of_a: Vec<i64> = batch
+            .iter()
+            .filter_map(|event| match event {
+                Event::MessageAppended {
+                    conversation_id,
+                    seq,
+                    ..
+                } if *conversation_id == a => Some(*seq),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(seqs_of_a, [5, 6]);
+        assert_eq!(batch.get(1), Some(&changed));
+        assert_eq!(batch.len(), 4);
+        assert!(batch.contains(&appended(b, 2)));
+    }
+
+    #[test]
+    fn a_long_message_travels_by_reference() {
+        let message = chatshop_entity::message::Model {
+            id: Uuid::new_v4(),
+            conversation_id: Uuid::new_v4(),
+            seq: 3,
+            author_kind: chatshop_entity::enums::AuthorKind::Customer,
+            author_id: None,
+            kind: chatshop_entity::enums::MessageKind::Text,
+            body: "é".repeat(4_000),
+            product_id: None,
+            order_id: None,
+            category: None,
+            client_message_id: None,
+            request_digest: None,
+            status: chatshop_entity::enums::DeliveryStatus::Sent,
+            delivered_at: None,
+            read_at: None,
+            redacted_at: None,
+            created_at: chrono::Utc::now(),
+        };
+        let payload =
+            notify_payload(Event::appended(Uuid::nil(), message.clone())).expect("a payload");
+        assert!(payload.len() <= MAX_NOTIFY_BYTES);
+        let event: Event = serde_json::from_str(&payload).expect("it parses");
+        assert_eq!(
+            event,
+            Event::MessageAppended {
+                shop_id: Uuid::nil(),
+                conversation_id: message.conversation_id,
+                seq: 3,
+                message: None,
+            }
+        );
     }
 }
