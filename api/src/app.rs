@@ -36,6 +36,8 @@ pub(crate) struct StateInner {
     /// Group commit for messages people send (on `writer`).
     pub appender: crate::services::appender::MessageAppender,
     pub events: Arc<dyn EventBus>,
+    /// Who may still act (see [`crate::auth::accounts`]).
+    pub accounts: Arc<crate::auth::accounts::ActiveAccounts>,
     pub payments: Arc<dyn PaymentProvider>,
     pub currencies: crate::services::shops::CurrencyCache,
     pub metrics: crate::metrics::Metrics,
@@ -277,14 +279,18 @@ impl ChatshopBuilder {
         let payments = self
             .payments
             .unwrap_or_else(|| Arc::new(TestPaymentProvider::new()));
+        warn_if_sqlite_replans(&self.db).await;
         let writer = writer_for(&self.db).await?;
         let appender =
             crate::services::appender::MessageAppender::start(writer.clone(), events.clone());
+        let accounts = Arc::new(crate::auth::accounts::ActiveAccounts::default());
+        accounts.follow(events.as_ref());
         let state = AppState(Arc::new(StateInner {
             db: self.db,
             writer,
             appender,
             events,
+            accounts,
             payments,
             currencies: crate::services::shops::CurrencyCache::default(),
             metrics: crate::metrics::Metrics::new(),
@@ -318,6 +324,31 @@ async fn writer_for(db: &DatabaseConnection) -> Result<DatabaseConnection, Error
         .await
         .map_err(Error::internal)?;
     Ok(sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+}
+
+/// Says so when SQLite was built without `SQLITE_ENABLE_QPSG` (this
+/// workspace's `.cargo/config.toml` sets it; a program that embeds Chatshop
+/// builds SQLite with its own flags): every statement with a bound `LIMIT`
+/// is then re-planned each time it runs, which costs CPU but nothing else.
+async fn warn_if_sqlite_replans(db: &DatabaseConnection) {
+    if db.get_database_backend() != sea_orm::DatabaseBackend::Sqlite {
+        return;
+    }
+    let statement = sea_orm::Statement::from_string(
+        sea_orm::DatabaseBackend::Sqlite,
+        "SELECT sqlite_compileoption_used('ENABLE_QPSG') AS used",
+    );
+    let used = db
+        .query_one_raw(statement)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|row| row.try_get::<i32>("", "used").ok());
+    if used == Some(0) {
+        tracing::warn!(
+            "SQLite was built without SQLITE_ENABLE_QPSG: statements are re-planned on every run; build with LIBSQLITE3_FLAGS=SQLITE_ENABLE_QPSG"
+        );
+    }
 }
 
 const ACCESS_TOKEN_KEY: &str = "access-token";

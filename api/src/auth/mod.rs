@@ -4,6 +4,7 @@
 //! the resulting `Actor` to the request. Services take `&Actor` as an argument;
 //! nothing reads "the current user" from ambient state.
 
+pub(crate) mod accounts;
 pub mod identity_provider;
 pub mod jwt;
 pub mod password;
@@ -51,6 +52,7 @@ impl Actor {
 /// `INTERNAL` on database failures.
 pub(crate) async fn resolve(
     db: &sea_orm::DatabaseConnection,
+    accounts: &accounts::ActiveAccounts,
     verified: jwt::Verified,
 ) -> Result<Option<Actor>, Error> {
     let id = match verified {
@@ -59,7 +61,8 @@ pub(crate) async fn resolve(
             crate::services::users::from_external(db, &identity).await?
         }
     };
-    Ok(crate::services::privacy::is_active(db, id)
+    Ok(accounts
+        .is_active(db, id)
         .await?
         .then_some(Actor::User { id }))
 }

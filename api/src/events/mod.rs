@@ -60,6 +60,12 @@ pub enum Event {
         /// The order.
         order_id: Uuid,
     },
+    /// A user deleted their data: every instance stops accepting their
+    /// tokens.
+    AccountClosed {
+        /// The user.
+        user_id: Uuid,
+    },
     /// Events may have been lost (a broker reconnect): every subscriber
     /// replays from the database.
     Resync,
@@ -77,18 +83,20 @@ impl Event {
         }
     }
 
-    /// The shop the event belongs to (`None` for [`Event::Resync`]).
+    /// The shop the event belongs to (`None` for [`Event::Resync`] and
+    /// [`Event::AccountClosed`]).
     pub fn shop_id(&self) -> Option<Uuid> {
         match self {
             Self::MessageAppended { shop_id, .. }
             | Self::MessageStatusChanged { shop_id, .. }
             | Self::ConversationChanged { shop_id, .. }
             | Self::OrderChanged { shop_id, .. } => Some(*shop_id),
-            Self::Resync => None,
+            Self::AccountClosed { .. } | Self::Resync => None,
         }
     }
 
-    /// The conversation the event belongs to (`None` for [`Event::Resync`]).
+    /// The conversation the event belongs to (`None` for [`Event::Resync`]
+    /// and [`Event::AccountClosed`]).
     pub fn conversation_id(&self) -> Option<Uuid> {
         match self {
             Self::MessageAppended {
@@ -103,7 +111,7 @@ impl Event {
             | Self::OrderChanged {
                 conversation_id, ..
             } => Some(*conversation_id),
-            Self::Resync => None,
+            Self::AccountClosed { .. } | Self::Resync => None,
         }
     }
 }

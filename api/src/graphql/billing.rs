@@ -12,6 +12,7 @@ use super::relay::{PageArgs, connection};
 use super::types::{MessageCategory, Money, Shop};
 use crate::Error;
 use crate::domain::ids::{self, NodeKind};
+use crate::events::Event;
 use crate::services::billing::{self, RATE_CURRENCY};
 use crate::services::{privacy, shops};
 
@@ -384,6 +385,9 @@ impl BillingMutation {
     async fn delete_my_data(&self, ctx: &Context<'_>) -> Result<DeleteMyDataPayload> {
         let state = ctx.state()?;
         privacy::delete(&state.writer, ctx.actor()).await?;
+        let user_id = ctx.actor().user_id()?;
+        state.accounts.close(user_id);
+        state.events.publish(Event::AccountClosed { user_id }).await;
         Ok(DeleteMyDataPayload { deleted: true })
     }
 }

@@ -308,7 +308,7 @@ impl Subscription {
                             yield InboxEvent { r#type: InboxEventType::MessageStatusChanged, conversation: conversation(), message: Some(Message(message)) };
                         }
                     }
-                    Event::OrderChanged { .. } | Event::Resync => {}
+                    Event::OrderChanged { .. } | Event::AccountClosed { .. } | Event::Resync => {}
                 }
             }
         };

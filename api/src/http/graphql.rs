@@ -173,7 +173,7 @@ async fn authenticate(state: &HttpState, headers: &HeaderMap) -> Result<Actor, R
         .tokens
         .verify_any_header(value)
         .map_err(|_| unauthorized())?;
-    match crate::auth::resolve(&state.app.db, verified).await {
+    match crate::auth::resolve(&state.app.db, &state.app.accounts, verified).await {
         Ok(Some(actor)) => Ok(actor),
         Ok(None) => Err(unauthorized()),
         Err(err) => {

@@ -340,7 +340,9 @@ impl Connection {
                     .tokens
                     .verify_any(&token)
                     .map_err(|_| forbidden())?;
-                match crate::auth::resolve(&self.state.app.db, verified).await {
+                match crate::auth::resolve(&self.state.app.db, &self.state.app.accounts, verified)
+                    .await
+                {
                     Ok(Some(actor)) => actor,
                     Ok(None) => return Err(forbidden()),
                     Err(_) => return Err(Close::new(1011, "internal error")),

@@ -153,3 +153,40 @@ async fn passwords_are_stored_as_argon2id_hashes() {
     );
     assert!(!hash.contains(chatshop_tests::PASSWORD));
 }
+
+#[tokio::test]
+async fn deleting_my_data_on_one_instance_ends_my_sessions_on_the_others_at_once() {
+    // Instances remember for a moment that an account is active; a deletion
+    // must not wait for that to run out. Several instances share a database
+    // only on PostgreSQL, so this test always uses it.
+    let database = std::sync::Arc::new(chatshop_tests::TestDatabase::create_postgres().await);
+    let first = TestApp::spawn_on(database.clone(), |_| {}).await;
+    let second = TestApp::spawn_on(database, |_| {}).await;
+    let user = first.sign_up("leaving@example.com").await;
+    // The second instance has just seen the account active.
+    let me = second.gql(ME).token(&user.token).send().await;
+    assert_eq!(me.ok()["me"]["id"], user.id.as_str());
+
+    let deleted = first
+        .gql("mutation { deleteMyData { deleted } }")
+        .token(&user.token)
+        .send()
+        .await;
+    assert_eq!(deleted.ok()["deleteMyData"]["deleted"], true);
+    assert_eq!(first.gql(ME).token(&user.token).send().await.status, 401);
+
+    // Well inside the one second an "active" answer is believed for.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(600);
+    loop {
+        let me = second.gql(ME).token(&user.token).send().await;
+        if me.status == 401 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second instance still accepts the deleted user: {}",
+            me.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
