@@ -87,6 +87,7 @@ pub async fn connect_database(config: &Config) -> Result<DatabaseConnection, Err
 pub struct Chatshop {
     state: AppState,
     schema: ChatshopSchema,
+    executor: graphql::Executor,
 }
 
 /// Wires a [`Chatshop`] around a database connection the integrator owns.
@@ -124,7 +125,11 @@ impl Chatshop {
     /// `/graphql`, `/graphql/ws`, `/healthz`, `/readyz`, `/metrics`, and the
     /// playground at `/` when enabled.
     pub fn router(&self) -> axum::Router {
-        http::router(self.state.clone(), self.schema.clone())
+        http::router(
+            self.state.clone(),
+            self.executor.clone(),
+            self.schema.clone(),
+        )
     }
 
     /// The executable schema, for in-process execution.
@@ -299,10 +304,14 @@ impl ChatshopBuilder {
             passwords,
             config: self.config,
         }));
-        let schema = graphql::build_schema(state.clone());
+        let (schema, executor) = graphql::build_schema(state.clone());
         spawn_reservation_sweeper(&state);
         spawn_retention_sweeper(&state);
-        Ok(Chatshop { state, schema })
+        Ok(Chatshop {
+            state,
+            schema,
+            executor,
+        })
     }
 }
 

@@ -129,9 +129,67 @@ impl Metrics {
         }
         text
     }
+
+    /// Counts and times one operation, labelled by its first root field
+    /// (`None`: the document did not parse) and its first error's code.
+    pub fn record_operation(
+        &self,
+        field: Option<String>,
+        response: &Response,
+        elapsed: std::time::Duration,
+    ) {
+        let field = field.unwrap_or_else(|| "(invalid)".to_owned());
+        let outcome = response
+            .errors
+            .first()
+            .and_then(|e| e.extensions.as_ref())
+            .and_then(|e| match e.get("code") {
+                Some(Value::String(code)) => Some(code.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| {
+                if response.errors.is_empty() {
+                    "ok".to_owned()
+                } else {
+                    "BAD_USER_INPUT".to_owned()
+                }
+            });
+        self.operations
+            .get_or_create(&OperationLabels {
+                field: field.clone(),
+                outcome,
+            })
+            .inc();
+        self.durations
+            .get_or_create(&FieldLabels { field })
+            .observe(elapsed.as_secs_f64());
+    }
 }
 
-/// The schema extension that times and counts every operation.
+/// The first root field an operation selects: the metrics' label.
+pub(crate) fn first_root_field(document: &ExecutableDocument) -> Option<String> {
+    document
+        .operations
+        .iter()
+        .next()
+        .and_then(|(_, operation)| {
+            operation
+                .node
+                .selection_set
+                .node
+                .items
+                .iter()
+                .find_map(|selection| match &selection.node {
+                    Selection::Field(field) => Some(field.node.name.node.to_string()),
+                    _ => None,
+                })
+        })
+}
+
+/// The schema extension that times and counts every operation, for
+/// in-process execution of [`crate::Chatshop::schema`]; the HTTP and
+/// WebSocket endpoints record operations themselves (see
+/// [`crate::graphql::executor`]).
 pub(crate) struct OperationMetrics(pub Metrics);
 
 impl ExtensionFactory for OperationMetrics {
@@ -158,20 +216,8 @@ impl Extension for OperationMetricsExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
-        let first_root = document
-            .operations
-            .iter()
-            .next()
-            .and_then(|(_, operation)| {
-                operation.node.selection_set.node.items.iter().find_map(
-                    |selection| match &selection.node {
-                        Selection::Field(field) => Some(field.node.name.node.to_string()),
-                        _ => None,
-                    },
-                )
-            });
         if let Ok(mut field) = self.field.lock() {
-            *field = first_root;
+            *field = first_root_field(&document);
         }
         Ok(document)
     }
@@ -183,38 +229,9 @@ impl Extension for OperationMetricsExtension {
         // is harmless (it skips errors that have one) and spares us an
         // ordering dependency between the two extensions.
         crate::error::classify_all(&mut response.errors);
-        let field = self
-            .field
-            .lock()
-            .ok()
-            .and_then(|f| f.clone())
-            .unwrap_or_else(|| "(invalid)".to_owned());
-        let outcome = response
-            .errors
-            .first()
-            .and_then(|e| e.extensions.as_ref())
-            .and_then(|e| match e.get("code") {
-                Some(Value::String(code)) => Some(code.clone()),
-                _ => None,
-            })
-            .unwrap_or_else(|| {
-                if response.errors.is_empty() {
-                    "ok".to_owned()
-                } else {
-                    "BAD_USER_INPUT".to_owned()
-                }
-            });
+        let field = self.field.lock().ok().and_then(|f| f.clone());
         self.metrics
-            .operations
-            .get_or_create(&OperationLabels {
-                field: field.clone(),
-                outcome,
-            })
-            .inc();
-        self.metrics
-            .durations
-            .get_or_create(&FieldLabels { field })
-            .observe(started.elapsed().as_secs_f64());
+            .record_operation(field, &response, started.elapsed());
         response
     }
 }

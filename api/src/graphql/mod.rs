@@ -10,6 +10,7 @@ mod billing;
 mod catalog;
 mod context;
 mod conversations;
+pub(crate) mod executor;
 mod limits;
 mod node;
 mod orders;
@@ -20,6 +21,7 @@ pub(crate) mod types;
 
 use async_graphql::{MergedObject, Schema, SchemaBuilder};
 
+pub(crate) use executor::Executor;
 pub(crate) use subscriptions::Subscription;
 
 use crate::app::AppState;
@@ -52,26 +54,36 @@ pub struct Mutation(
 );
 
 fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
-    Schema::build(Query::default(), Mutation::default(), Subscription).extension(ErrorCodes)
+    Schema::build(Query::default(), Mutation::default(), Subscription)
 }
 
-/// Builds the executable schema around the shared state and its limits.
-pub(crate) fn build_schema(state: AppState) -> ChatshopSchema {
+/// Builds the executable schema around the shared state and its limits:
+/// the schema for in-process callers, whose extensions enforce the limits,
+/// and the [`Executor`] the endpoints run operations with.
+pub(crate) fn build_schema(state: AppState) -> (ChatshopSchema, Executor) {
     let limits = &state.config.limits;
-    let mut schema = builder()
+    let shape = limits::QueryShape {
+        max_aliases: limits.max_aliases,
+        max_root_fields: limits.max_root_fields,
+        max_depth: limits.max_depth,
+    };
+    let configured = || {
+        let mut schema = builder()
+            .limit_complexity(limits.max_complexity)
+            // Guards the validator itself against deeply nested fragments.
+            .limit_recursive_depth(shape.max_nesting());
+        if !limits.introspection {
+            schema = schema.disable_introspection().disable_suggestions();
+        }
+        schema.data(state.clone())
+    };
+    let executor = Executor::new(configured().finish(), shape, state.metrics.clone());
+    let in_process = configured()
+        .extension(ErrorCodes)
         .extension(crate::metrics::OperationMetrics(state.metrics.clone()))
-        .extension(limits::QueryShape {
-            max_aliases: limits.max_aliases,
-            max_root_fields: limits.max_root_fields,
-            max_depth: limits.max_depth,
-        })
-        .limit_complexity(limits.max_complexity)
-        // Guards the validator itself against deeply nested fragments.
-        .limit_recursive_depth(limits.max_depth.saturating_mul(4).max(32));
-    if !limits.introspection {
-        schema = schema.disable_introspection().disable_suggestions();
-    }
-    schema.data(state).finish()
+        .extension(shape)
+        .finish();
+    (in_process, executor)
 }
 
 /// The SDL of the public schema, exactly as `schema.graphql` must hold it.

@@ -283,7 +283,7 @@ async fn execute(
             }
         }
     }
-    let response = state.schema.execute(request).await;
+    let response = state.executor.execute(request).await;
     graphql_response(media, response)
 }
 
@@ -306,11 +306,10 @@ async fn execute_batch(
     }
     let mut responses = Vec::with_capacity(batch.len());
     for params in batch {
-        let mut response = state
-            .schema
+        let response = state
+            .executor
             .execute(into_request(params, actor.clone()))
             .await;
-        classify_all(&mut response.errors);
         responses.push(response);
     }
     let body = serde_json::to_string(&responses).unwrap_or_else(|_| internal_error_body());

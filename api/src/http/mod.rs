@@ -11,26 +11,27 @@ use axum::Router;
 use axum::routing::get;
 
 use crate::app::AppState;
-use crate::graphql::ChatshopSchema;
+use crate::graphql::{ChatshopSchema, Executor};
 
 /// What the HTTP handlers share.
 #[derive(Clone)]
 pub(crate) struct HttpState {
     pub app: AppState,
-    pub schema: ChatshopSchema,
+    pub executor: Executor,
     pub rate_limits: std::sync::Arc<rate_limit::RateLimits>,
     pub sockets_per_user: std::sync::Arc<ws::SocketsPerUser>,
 }
 
 /// The whole HTTP surface as a `Router<()>`, ready to nest or serve.
-pub(crate) fn router(app: AppState, schema: ChatshopSchema) -> Router {
+/// `schema` is served only by the benchmark's stock handler.
+pub(crate) fn router(app: AppState, executor: Executor, schema: ChatshopSchema) -> Router {
     let playground_enabled = app.config.playground;
     let rate_limits = std::sync::Arc::new(rate_limit::RateLimits::new(&app.config.limits));
     spawn_rate_limit_sweeper(&rate_limits);
     let sockets_per_user = std::sync::Arc::new(ws::SocketsPerUser::default());
     let state = HttpState {
         app,
-        schema,
+        executor,
         rate_limits,
         sockets_per_user,
     };
@@ -43,11 +44,10 @@ pub(crate) fn router(app: AppState, schema: ChatshopSchema) -> Router {
         .route("/metrics", get(health::metrics));
     #[cfg(feature = "stock-http-handler")]
     {
-        router = router.route_service(
-            "/graphql-stock",
-            async_graphql_axum::GraphQL::new(state.schema.clone()),
-        );
+        router = router.route_service("/graphql-stock", async_graphql_axum::GraphQL::new(schema));
     }
+    #[cfg(not(feature = "stock-http-handler"))]
+    drop(schema);
     if playground_enabled {
         router = router
             .route("/", get(playground::index))

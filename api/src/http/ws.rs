@@ -40,8 +40,8 @@ use serde_json::{Value, json};
 
 use super::HttpState;
 use crate::auth::Actor;
-use crate::error::{ErrorCode, classify_all};
-use crate::graphql::ChatshopSchema;
+use crate::error::ErrorCode;
+use crate::graphql::Executor;
 
 /// The only subprotocol spoken here.
 const PROTOCOL: &str = "graphql-transport-ws";
@@ -399,7 +399,7 @@ impl Connection {
             request = request.operation_name(name);
         }
         let (handle, registration) = AbortHandle::new_pair();
-        let frames = run_operation(self.state.schema.clone(), request, id.clone());
+        let frames = run_operation(&self.state.executor, request, id.clone());
         self.running
             .push(Abortable::new(frames.boxed(), registration));
         self.operations.insert(id, handle);
@@ -412,15 +412,14 @@ impl Connection {
 /// each result, then `complete`; or a lone `error` when the request itself
 /// is invalid (the protocol's way of saying it never started).
 fn run_operation(
-    schema: ChatshopSchema,
+    executor: &Executor,
     request: Request,
     id: String,
 ) -> impl Stream<Item = Outgoing> + Send + 'static {
+    let mut responses = executor.execute_stream(request);
     async_stream::stream! {
-        let mut responses = schema.execute_stream(request);
         let mut first = true;
-        while let Some(mut response) = responses.next().await {
-            classify_all(&mut response.errors);
+        while let Some(response) = responses.next().await {
             if first && is_request_error(&response) {
                 yield Outgoing::Frame(frame("error", &id, Some(&response.errors)));
                 yield Outgoing::Finished(id);

@@ -76,3 +76,29 @@ async fn the_schema_executes_in_process_without_http() {
         json!({ "amount": "24.90", "currencyCode": "USD" })
     );
 }
+
+#[tokio::test]
+async fn in_process_execution_enforces_the_same_limits_and_codes() {
+    let app = chatshop_tests::TestApp::spawn_with(|config| config.limits.max_aliases = 1).await;
+    let schema = app.chatshop.schema();
+    let refused =
+        serde_json::to_value(schema.execute("{ a: __typename b: __typename }").await).unwrap();
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert!(
+        refused["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("aliases"),
+        "{refused}"
+    );
+    let anonymous = serde_json::to_value(
+        schema
+            .execute("{ conversations(first: 1) { edges { cursor } } }")
+            .await,
+    )
+    .unwrap();
+    assert_eq!(
+        anonymous["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{anonymous}"
+    );
+}
