@@ -8,9 +8,16 @@
 //! around it, with the same functions: the query-shape limits on the parsed
 //! document, an error code on every error, and the operation metrics.
 //! [`crate::Chatshop::schema`], for in-process callers, keeps the extensions.
+//!
+//! Clients send the same few documents over and over, and parsing one took
+//! a tenth of a catalog page's CPU: parsed documents are kept, by their
+//! exact text, and reused.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
+use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Request, Response, ServerError};
 use futures_util::stream::{self, BoxStream, StreamExt};
 
@@ -26,6 +33,7 @@ pub(crate) struct Executor {
     schema: ChatshopSchema,
     shape: QueryShape,
     metrics: Metrics,
+    documents: Arc<DocumentCache>,
 }
 
 impl Executor {
@@ -34,6 +42,7 @@ impl Executor {
             schema,
             shape,
             metrics,
+            documents: Arc::default(),
         }
     }
 
@@ -70,9 +79,99 @@ impl Executor {
     /// shape; returns the metrics label and what stops the operation, if
     /// anything does.
     fn check(&self, request: &mut Request) -> (Option<String>, Option<ServerError>) {
+        self.documents.parse_into(request);
         match request.parsed_query() {
             Ok(document) => (first_root_field(document), self.shape.check(document).err()),
             Err(error) => (None, Some(error)),
         }
+    }
+}
+
+/// Documents cached: at most this many…
+const CACHED_DOCUMENTS: usize = 512;
+/// …of at most this many bytes of text each.
+const MAX_CACHED_TEXT: usize = 16 * 1024;
+
+/// Parsed documents by their text.
+#[derive(Default)]
+struct DocumentCache {
+    parsed: RwLock<HashMap<String, ExecutableDocument>>,
+}
+
+impl DocumentCache {
+    /// Gives the request its parsed document, from the cache or parsed now
+    /// (and then cached). A document that does not parse is left for
+    /// [`Request::parsed_query`] to report.
+    fn parse_into(&self, request: &mut Request) {
+        if request.query.len() > MAX_CACHED_TEXT {
+            return;
+        }
+        let cached = self
+            .parsed
+            .read()
+            .ok()
+            .and_then(|parsed| parsed.get(&request.query).cloned());
+        if let Some(document) = cached {
+            request.set_parsed_query(document);
+            return;
+        }
+        let Ok(document) = request.parsed_query() else {
+            return;
+        };
+        let document = document.clone();
+        if let Ok(mut parsed) = self.parsed.write() {
+            // Many distinct documents (generated queries, or someone trying
+            // to fill the cache) only make it start over.
+            if parsed.len() >= CACHED_DOCUMENTS {
+                parsed.clear();
+            }
+            parsed.insert(request.query.clone(), document);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_document_is_parsed_once_and_reused_by_its_exact_text() {
+        let cache = DocumentCache::default();
+        let mut first = Request::new("{ me { id } }");
+        cache.parse_into(&mut first);
+        assert!(first.parsed_query().is_ok());
+        assert_eq!(cache.parsed.read().unwrap().len(), 1);
+
+        let mut again = Request::new("{ me { id } }");
+        cache.parse_into(&mut again);
+        assert_eq!(cache.parsed.read().unwrap().len(), 1);
+        let reused = again.parsed_query().unwrap();
+        assert_eq!(first_root_field(reused).as_deref(), Some("me"));
+
+        let mut other = Request::new("{ shop(slug: \"x\") { id } }");
+        cache.parse_into(&mut other);
+        assert_eq!(
+            first_root_field(other.parsed_query().unwrap()).as_deref(),
+            Some("shop")
+        );
+        assert_eq!(cache.parsed.read().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_document_that_does_not_parse_is_not_cached_and_still_refused() {
+        let cache = DocumentCache::default();
+        let mut broken = Request::new("{ me { id }");
+        cache.parse_into(&mut broken);
+        assert!(broken.parsed_query().is_err());
+        assert!(cache.parsed.read().unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_cache_starts_over_when_full() {
+        let cache = DocumentCache::default();
+        for n in 0..=CACHED_DOCUMENTS {
+            cache.parse_into(&mut Request::new(format!("{{ f{n} }}")));
+        }
+        assert_eq!(cache.parsed.read().unwrap().len(), 1);
     }
 }
