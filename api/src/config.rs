@@ -37,6 +37,14 @@ pub struct Config {
     #[arg(long, env = "CHATSHOP_SEED_DEMO", default_value_t = true, action = clap::ArgAction::Set)]
     pub seed_demo: bool,
 
+    /// How long, in milliseconds, a response to an anonymous query may be
+    /// served again to the same query with the same variables (the public
+    /// catalog). Any change a reader could see drops every kept response at
+    /// once; a catalog edit made on another instance shows within this
+    /// time. 0 switches the cache off.
+    #[arg(long, env = "CHATSHOP_ANONYMOUS_CACHE_MS", default_value_t = 1_000)]
+    pub anonymous_cache_ms: u64,
+
     #[command(flatten)]
     #[allow(missing_docs)]
     pub auth: AuthConfig,
@@ -69,6 +77,7 @@ impl Default for Config {
             playground_dir: None,
             log_format: "text".to_owned(),
             seed_demo: true,
+            anonymous_cache_ms: 1_000,
             auth: AuthConfig::default(),
             limits: Limits::default(),
             billing: BillingConfig::default(),

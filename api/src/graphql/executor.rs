@@ -17,12 +17,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{Request, Response, ServerError};
 use futures_util::stream::{self, BoxStream, StreamExt};
 
 use super::ChatshopSchema;
 use super::limits::QueryShape;
+use super::response_cache::ResponseCache;
 use crate::error::classify_all;
 use crate::metrics::{Metrics, first_root_field};
 
@@ -34,26 +35,62 @@ pub(crate) struct Executor {
     shape: QueryShape,
     metrics: Metrics,
     documents: Arc<DocumentCache>,
+    /// Kept anonymous responses; every mutation run here drops them.
+    responses: Arc<ResponseCache>,
 }
 
 impl Executor {
-    pub(super) fn new(schema: ChatshopSchema, shape: QueryShape, metrics: Metrics) -> Self {
+    pub(super) fn new(
+        schema: ChatshopSchema,
+        shape: QueryShape,
+        metrics: Metrics,
+        responses: Arc<ResponseCache>,
+    ) -> Self {
         Self {
             schema,
             shape,
             metrics,
             documents: Arc::default(),
+            responses,
         }
+    }
+
+    /// The kept responses to anonymous queries.
+    pub fn responses(&self) -> &ResponseCache {
+        &self.responses
+    }
+
+    /// The operation the request runs, when its document parses and names
+    /// it unambiguously, with its first root field (the metrics label).
+    pub fn operation(&self, request: &mut Request) -> Option<(OperationType, Option<String>)> {
+        self.documents.parse_into(request);
+        let name = request.operation_name.clone();
+        let document = request.parsed_query().ok()?;
+        let mut operations = document.operations.iter();
+        let operation = match name {
+            Some(name) => operations
+                .find(|(n, _)| n.is_some_and(|n| n.as_str() == name))
+                .map(|(_, op)| op),
+            None => match (operations.next(), operations.next()) {
+                (Some((_, op)), None) => Some(op),
+                _ => None,
+            },
+        }?;
+        Some((operation.node.ty, first_root_field(document)))
     }
 
     /// Runs a query or mutation.
     pub async fn execute(&self, mut request: Request) -> Response {
         let started = Instant::now();
         let (field, refused) = self.check(&mut request);
+        let mutates = mutates(&mut request);
         let mut response = match refused {
             None => self.schema.execute(request).await,
             Some(error) => Response::from_errors(vec![error]),
         };
+        if mutates {
+            self.responses.invalidate();
+        }
         classify_all(&mut response.errors);
         self.metrics
             .record_operation(field, &response, started.elapsed());
@@ -63,12 +100,17 @@ impl Executor {
     /// Runs any operation as a stream of results (subscriptions; a query or
     /// mutation yields one).
     pub fn execute_stream(&self, mut request: Request) -> BoxStream<'static, Response> {
-        let responses = match self.check(&mut request) {
-            (_, None) => self.schema.execute_stream(request),
-            (_, Some(error)) => stream::once(async { Response::from_errors(vec![error]) }).boxed(),
+        let (_, refused) = self.check(&mut request);
+        let invalidate = mutates(&mut request).then(|| self.responses.clone());
+        let responses = match refused {
+            None => self.schema.execute_stream(request),
+            Some(error) => stream::once(async { Response::from_errors(vec![error]) }).boxed(),
         };
         responses
-            .map(|mut response| {
+            .map(move |mut response| {
+                if let Some(responses) = &invalidate {
+                    responses.invalidate();
+                }
                 classify_all(&mut response.errors);
                 response
             })
@@ -85,6 +127,17 @@ impl Executor {
             Err(error) => (None, Some(error)),
         }
     }
+}
+
+/// Whether the request's document holds a mutation (run or not: dropping
+/// kept responses once too often costs nothing).
+fn mutates(request: &mut Request) -> bool {
+    request.parsed_query().is_ok_and(|document| {
+        document
+            .operations
+            .iter()
+            .any(|(_, operation)| operation.node.ty == OperationType::Mutation)
+    })
 }
 
 /// Documents cached: at most this many…

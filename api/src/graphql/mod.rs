@@ -15,6 +15,7 @@ mod limits;
 mod node;
 mod orders;
 mod relay;
+pub(crate) mod response_cache;
 mod shops;
 mod subscriptions;
 pub(crate) mod types;
@@ -77,7 +78,16 @@ pub(crate) fn build_schema(state: AppState) -> (ChatshopSchema, Executor) {
         }
         schema.data(state.clone())
     };
-    let executor = Executor::new(configured().finish(), shape, state.metrics.clone());
+    let responses = std::sync::Arc::new(response_cache::ResponseCache::new(
+        std::time::Duration::from_millis(state.config.anonymous_cache_ms),
+    ));
+    responses.follow(state.events.as_ref());
+    let executor = Executor::new(
+        configured().finish(),
+        shape,
+        state.metrics.clone(),
+        responses,
+    );
     let in_process = configured()
         .extension(ErrorCodes)
         .extension(crate::metrics::OperationMetrics(state.metrics.clone()))

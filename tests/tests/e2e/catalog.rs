@@ -353,3 +353,119 @@ async fn page_sizes_and_cursors_are_checked() {
         assert_eq!(response.field().as_deref(), Some(field));
     }
 }
+
+const PUBLIC_CATALOG: &str = "query($shopId: ID!) { products(shopId: $shopId, first: 10) { edges { node { name price { amount } stock } } } }";
+
+async fn public_catalog(app: &TestApp, shop_id: &str) -> Value {
+    app.gql(PUBLIC_CATALOG)
+        .vars(json!({ "shopId": shop_id }))
+        .send()
+        .await
+        .ok()["products"]["edges"]
+        .clone()
+}
+
+#[tokio::test]
+async fn anonymous_readers_see_every_change_at_once_though_answers_are_reused() {
+    // The default keeps anonymous answers for a second: long enough that
+    // every read below would be stale if a change did not drop them.
+    let app = TestApp::spawn().await;
+    let shop = shop(&app).await;
+    let mug = app
+        .create_product(&shop.owner, &shop.id, "Mug", "12.50", Some(5))
+        .await;
+    let before = public_catalog(&app, &shop.id).await;
+    assert_eq!(before[0]["node"]["price"]["amount"], "12.50");
+    assert_eq!(public_catalog(&app, &shop.id).await, before, "served again");
+
+    app.gql(UPDATE_PRODUCT)
+        .vars(json!({ "input": { "productId": mug, "price": "9.90" } }))
+        .as_user(&shop.owner)
+        .send()
+        .await
+        .ok();
+    assert_eq!(
+        public_catalog(&app, &shop.id).await[0]["node"]["price"]["amount"],
+        "9.90"
+    );
+
+    // A customer's order takes stock: anonymous readers see it.
+    let customer = app.sign_up("customer@example.com").await;
+    let conversation_id = app.start_conversation(&customer, &shop.id).await;
+    app.gql("mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { order { id } } }")
+        .vars(json!({ "input": { "conversationId": conversation_id, "items": [{ "productId": mug, "quantity": 2 }] } }))
+        .as_user(&customer)
+        .send()
+        .await
+        .ok();
+    assert_eq!(public_catalog(&app, &shop.id).await[0]["node"]["stock"], 3);
+}
+
+#[tokio::test]
+async fn an_anonymous_answer_is_never_given_to_a_signed_in_caller() {
+    let app = TestApp::spawn().await;
+    let user = app.sign_up("someone@example.com").await;
+    let anonymous = app.gql("{ me { id } }").send().await;
+    assert_eq!(anonymous.ok()["me"], Value::Null);
+    let signed_in = app.gql("{ me { id } }").as_user(&user).send().await;
+    assert_eq!(signed_in.ok()["me"]["id"], user.id.as_str());
+}
+
+#[tokio::test]
+async fn an_edit_on_another_instance_shows_within_the_cache_time() {
+    // Catalog edits announce no event: another instance's kept answer lives
+    // out its time. Several instances share a database only on PostgreSQL.
+    let database = std::sync::Arc::new(chatshop_tests::TestDatabase::create_postgres().await);
+    let first = TestApp::spawn_on(database.clone(), |config| config.anonymous_cache_ms = 300).await;
+    let second = TestApp::spawn_on(database, |config| config.anonymous_cache_ms = 300).await;
+    let shop = shop(&first).await;
+    let mug = first
+        .create_product(&shop.owner, &shop.id, "Mug", "12.50", None)
+        .await;
+    assert_eq!(
+        public_catalog(&second, &shop.id).await[0]["node"]["price"]["amount"],
+        "12.50"
+    );
+    first
+        .gql(UPDATE_PRODUCT)
+        .vars(json!({ "input": { "productId": mug, "price": "9.90" } }))
+        .as_user(&shop.owner)
+        .send()
+        .await
+        .ok();
+    let edited = std::time::Instant::now();
+    loop {
+        let amount = public_catalog(&second, &shop.id).await[0]["node"]["price"]["amount"].clone();
+        if amount == "9.90" {
+            break;
+        }
+        assert!(
+            edited.elapsed() < std::time::Duration::from_millis(1_000),
+            "still {amount} on the second instance"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_change_made_behind_chatshops_back_shows_once_the_kept_answer_expires() {
+    use sea_orm::ConnectionTrait;
+    let app = TestApp::spawn_with(|config| config.anonymous_cache_ms = 300).await;
+    let shop = shop(&app).await;
+    app.create_product(&shop.owner, &shop.id, "Mug", "12.50", None)
+        .await;
+    let price = |edges: Value| edges[0]["node"]["price"]["amount"].clone();
+    assert_eq!(price(public_catalog(&app, &shop.id).await), "12.50");
+    app.chatshop
+        .database()
+        .execute_unprepared("UPDATE products SET price_minor = 990")
+        .await
+        .unwrap();
+    assert_eq!(
+        price(public_catalog(&app, &shop.id).await),
+        "12.50",
+        "the kept answer is served again"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+    assert_eq!(price(public_catalog(&app, &shop.id).await), "9.90");
+}
