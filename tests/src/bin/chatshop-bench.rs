@@ -122,6 +122,15 @@ async fn database(db: &str) -> Arc<TestDatabase> {
 }
 
 async fn start_server(database: Arc<TestDatabase>, port: u16) -> Result<Server, BoxError> {
+    start_server_with(database, port, &[]).await
+}
+
+/// Starts a server with settings of the scenario's own in `extra`.
+async fn start_server_with(
+    database: Arc<TestDatabase>,
+    port: u16,
+    extra: &[&str],
+) -> Result<Server, BoxError> {
     // Settings not given here come from the server's defaults or from the
     // CHATSHOP_* environment, which the child inherits.
     let child = Command::new(server_binary())
@@ -142,6 +151,7 @@ async fn start_server(database: Arc<TestDatabase>, port: u16) -> Result<Server, 
         ])
         // The fan-out scenarios open up to 10,000 sockets as one customer.
         .args(["--ws-max-connections-per-user", "100000"])
+        .args(extra)
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -298,6 +308,19 @@ async fn http_load(
     connections: usize,
     duration: Duration,
 ) -> Measurement {
+    http_load_as(server, path, body, None, connections, duration).await
+}
+
+/// [`http_load`] with the caller's token, when there is one.
+async fn http_load_as(
+    server: &Server,
+    path: &str,
+    body: Value,
+    token: Option<&str>,
+    connections: usize,
+    duration: Duration,
+) -> Measurement {
+    let authorization = Arc::new(token.map(|token| format!("Bearer {token}")));
     // Warm up the pool and the server's caches.
     let warmup = Instant::now() + Duration::from_millis(500);
     let stop = Arc::new(AtomicBool::new(false));
@@ -307,22 +330,25 @@ async fn http_load(
     let started = Instant::now();
     let cpu_before = server.cpu();
     for _ in 0..connections {
-        let (http, url, payload, stop) = (
+        let (http, url, payload, stop, authorization) = (
             server.http.clone(),
             url.clone(),
             payload.clone(),
             stop.clone(),
+            authorization.clone(),
         );
         tasks.push(tokio::spawn(async move {
             let mut samples = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 let begin = Instant::now();
-                let response = http
+                let mut request = http
                     .post(&url)
                     .header("content-type", "application/json")
-                    .body(payload.as_str().to_owned())
-                    .send()
-                    .await;
+                    .body(payload.as_str().to_owned());
+                if let Some(authorization) = authorization.as_deref() {
+                    request = request.header("authorization", authorization);
+                }
+                let response = request.send().await;
                 match response {
                     Ok(response) if response.status().is_success() => {
                         let _ = response.bytes().await;
@@ -375,7 +401,9 @@ async fn baseline(db: &str, duration: Duration) -> Result<(), BoxError> {
 }
 
 async fn stock(db: &str, duration: Duration) -> Result<(), BoxError> {
-    let server = start_server(database(db).await, 28302).await?;
+    // Both handlers execute every request: no kept anonymous answers.
+    let server =
+        start_server_with(database(db).await, 28302, &["--anonymous-cache-ms", "0"]).await?;
     let probe = server
         .http
         .post(format!("{}/graphql-stock", server.base))
@@ -440,6 +468,27 @@ async fn catalog(db: &str, duration: Duration) -> Result<(), BoxError> {
                 &format!("products(first: 20), {connections} conn"),
                 "req",
             );
+    }
+    // A signed-in shopper's page is resolved every time (answers are kept
+    // for anonymous readers only).
+    let shopper = server
+        .sign_in("customer@demo.chatshop.dev", "demo-password")
+        .await?;
+    for connections in [1, 16, 64] {
+        http_load_as(
+            &server,
+            "/graphql",
+            query.clone(),
+            Some(&shopper),
+            connections,
+            duration,
+        )
+        .await
+        .row(
+            "catalog",
+            &format!("products(first: 20), signed in, {connections} conn"),
+            "req",
+        );
     }
     http_load(
         &server,
