@@ -1,20 +1,23 @@
-//! Group commit for messages people send, on SQLite.
+//! Group commit for messages people send.
 //!
 //! Every send needs its own `seq` and a durable commit. Committed one by one,
-//! concurrent sends each pay a commit (an fsync) and queue for SQLite's
-//! single write lock. Here one task takes every send waiting at that moment
-//! and appends them in one transaction: one commit for the group, and no
-//! two writers contending. Each sender still hears back only after the
-//! commit that holds its message.
+//! concurrent sends each pay a commit (an fsync) and queue for the lock that
+//! hands out `seq`s: SQLite's single write lock, or on PostgreSQL the
+//! conversation's row, held from the increment to the end of the commit.
+//! Here a writer task takes every send waiting at that moment and appends
+//! them in one transaction: one commit for the group, and no two writers
+//! contending. Each sender still hears back only after the commit that
+//! holds its message.
 //!
-//! The writer also announces what it committed, in `seq` order: announced by
+//! SQLite has one writer. PostgreSQL takes concurrent writers on separate
+//! connections well, and one task would serialise every network round trip,
+//! so there sends go to one of a few writers by conversation: a conversation
+//! always to the same one, where its sends would queue anyway.
+//!
+//! A writer also announces what it committed, in `seq` order: announced by
 //! each sender after its reply, messages of one group would reach the bus in
 //! whatever order the senders' tasks ran, and every subscriber seeing a gap
 //! would read the database to fill it.
-//!
-//! PostgreSQL takes concurrent writers on separate connections well, and one
-//! task would serialise their network round trips: there, each send commits
-//! on its own.
 
 use std::sync::Arc;
 
@@ -30,8 +33,12 @@ use crate::events::{Event, EventBus};
 /// of a group waits for the rest.
 const MAX_GROUP: usize = 64;
 
-/// Sends waiting for the writer. Beyond this, senders wait to enqueue.
+/// Sends waiting for a writer. Beyond this, senders wait to enqueue.
 const QUEUE: usize = 1024;
+
+/// Writers on PostgreSQL: each holds a pooled connection while it writes,
+/// so a few, leaving the rest of the pool to reads.
+const POSTGRES_WRITERS: usize = 4;
 
 type Reply = oneshot::Sender<Result<message::Model, DbErr>>;
 
@@ -46,8 +53,8 @@ pub(crate) struct Job {
 /// handle is dropped.
 #[derive(Clone)]
 pub(crate) enum MessageAppender {
-    /// SQLite: through the group writer.
-    Grouped(mpsc::Sender<Job>),
+    /// Through the group writers, a conversation always to the same one.
+    Grouped(Arc<[mpsc::Sender<Job>]>),
     /// Elsewhere: each send in its own transaction.
     Direct {
         db: DatabaseConnection,
@@ -59,12 +66,19 @@ impl MessageAppender {
     /// Starts the writer on `db` (the write connection) where it pays;
     /// committed messages are announced on `events`.
     pub(crate) fn start(db: DatabaseConnection, events: Arc<dyn EventBus>) -> Self {
-        if db.get_database_backend() != DatabaseBackend::Sqlite {
-            return Self::Direct { db, events };
-        }
-        let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(write_groups(db, events, queue));
-        Self::Grouped(jobs)
+        let writers = match db.get_database_backend() {
+            DatabaseBackend::Sqlite => 1,
+            DatabaseBackend::Postgres => POSTGRES_WRITERS,
+            _ => return Self::Direct { db, events },
+        };
+        let queues = (0..writers)
+            .map(|_| {
+                let (jobs, queue) = mpsc::channel(QUEUE);
+                tokio::spawn(write_groups(db.clone(), events.clone(), queue));
+                jobs
+            })
+            .collect();
+        Self::Grouped(queues)
     }
 
     /// Appends `new` to a conversation of `shop_id` with the next `seq`;
@@ -81,7 +95,13 @@ impl MessageAppender {
                 announce(events.as_ref(), shop_id, &message).await;
                 return Ok(message);
             }
-            Self::Grouped(jobs) => jobs,
+            Self::Grouped(queues) => {
+                // The last byte of a UUIDv7 is random.
+                let last = conversation_id.as_bytes().last().copied().unwrap_or(0);
+                queues
+                    .get(usize::from(last) % queues.len())
+                    .ok_or_else(|| DbErr::Custom("no message writer".to_owned()))?
+            }
         };
         let (reply, answer) = oneshot::channel();
         let job = Job {
@@ -118,7 +138,8 @@ async fn write_groups(
             continue;
         }
         for job in group.drain(..) {
-            let result = append_alone(&db, &job).await;
+            // Alone: on PostgreSQL one statement, no transaction around it.
+            let result = append(&db, job.conversation_id, job.new.clone()).await;
             finish(events.as_ref(), job, result).await;
         }
     }
@@ -136,13 +157,6 @@ async fn announce(events: &dyn EventBus, shop_id: Uuid, message: &message::Model
     events
         .publish(Event::appended(shop_id, message.clone()))
         .await;
-}
-
-async fn append_alone(db: &DatabaseConnection, job: &Job) -> Result<message::Model, DbErr> {
-    let txn = db.begin().await?;
-    let message = append_in(&txn, job.conversation_id, job.new.clone()).await?;
-    txn.commit().await?;
-    Ok(message)
 }
 
 async fn append_group(
