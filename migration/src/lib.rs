@@ -13,6 +13,7 @@ mod m20250101_000003_conversations_messages;
 mod m20250101_000004_orders_payments;
 mod m20250101_000005_billing_privacy;
 mod m20250101_000006_external_identities;
+mod m20250101_000007_message_seq_trigger;
 
 /// Runs Chatshop's migrations in order.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250101_000004_orders_payments::Migration),
             Box::new(m20250101_000005_billing_privacy::Migration),
             Box::new(m20250101_000006_external_identities::Migration),
+            Box::new(m20250101_000007_message_seq_trigger::Migration),
         ]
     }
 }

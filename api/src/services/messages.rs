@@ -1,11 +1,11 @@
 //! Messages: sending (idempotent, gapless `seq`), history, receipts.
 
 use chatshop_entity::enums::{AuthorKind, DeliveryStatus, MessageCategory, MessageKind};
-use chatshop_entity::{conversation, message, product};
+use chatshop_entity::{message, product};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveEnum, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
-    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
+    ActiveEnum, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -41,11 +41,10 @@ pub struct NewMessage {
 
 /// Appends a message to a conversation with the next `seq`.
 ///
-/// The `seq` comes from an atomic increment of the conversation's counter in
-/// the same transaction as the insert: the increment is the transaction's
-/// first statement, so concurrent senders queue on the row (PostgreSQL) or
-/// the write lock (SQLite) and each gets its own number; a rolled-back send
-/// rolls its number back too, so there are no gaps.
+/// The `seq` comes from the conversation's counter in the same statement
+/// as the insert: concurrent senders queue on the conversation's row
+/// (PostgreSQL) or the write lock (SQLite) and each gets its own number; a
+/// rolled-back send rolls its number back too, so there are no gaps.
 ///
 /// # Errors
 /// `NOT_FOUND` for non-participants; `BAD_USER_INPUT` for invalid text, an
@@ -164,83 +163,31 @@ pub(crate) struct Append {
     pub request_digest: Option<String>,
 }
 
-/// Takes the next `seq` and inserts the message, atomically: one statement
-/// on PostgreSQL, a transaction (a savepoint inside the caller's) on SQLite.
+/// Takes the next `seq` and inserts the message, atomically, in one
+/// statement (inside the caller's transaction, if it is one).
 pub(crate) async fn append(
-    db: &(impl ConnectionTrait + TransactionTrait),
+    db: &impl ConnectionTrait,
     conversation_id: Uuid,
     new: Append,
 ) -> Result<message::Model, sea_orm::DbErr> {
-    if db.get_database_backend() == DbBackend::Postgres {
-        return append_in(db, conversation_id, new).await;
-    }
-    let txn = db.begin().await?;
-    let inserted = append_in(&txn, conversation_id, new).await?;
-    txn.commit().await?;
-    Ok(inserted)
+    append_in(db, conversation_id, new).await
 }
 
 /// Takes the next `seq` and inserts the message inside the caller's
 /// transaction; the caller commits.
+///
+/// One statement on both databases, so an append costs one round trip:
+/// on PostgreSQL a data-modifying CTE increments the conversation's
+/// `last_seq` and inserts with it; on SQLite the insert reads `last_seq + 1`
+/// from the conversation, and a trigger moves the conversation along (see
+/// the `message_seq_trigger` migration). When the conversation is gone,
+/// nothing is inserted.
 pub(crate) async fn append_in(
     txn: &impl ConnectionTrait,
     conversation_id: Uuid,
     new: Append,
 ) -> Result<message::Model, sea_orm::DbErr> {
-    let now = chrono::Utc::now();
-    if txn.get_database_backend() == DbBackend::Postgres {
-        return append_in_one_statement(txn, conversation_id, new, now).await;
-    }
-    // First statement of the transaction, and a write: it takes the lock at once.
-    let mut increment = Query::update();
-    increment
-        .table(conversation::Entity)
-        .value(
-            conversation::Column::LastSeq,
-            Expr::col(conversation::Column::LastSeq).add(1),
-        )
-        .value(conversation::Column::LastMessageAt, now)
-        .value(conversation::Column::UpdatedAt, now)
-        .and_where(Expr::col(conversation::Column::Id).eq(conversation_id))
-        .returning_col(conversation::Column::LastSeq);
-    let row = txn
-        .query_one(&increment)
-        .await?
-        .ok_or_else(|| sea_orm::DbErr::RecordNotFound("conversation".to_owned()))?;
-    let seq: i64 = row.try_get("", "last_seq")?;
-    message::Entity::insert(message::ActiveModel {
-        id: Set(new_id()),
-        conversation_id: Set(conversation_id),
-        seq: Set(seq),
-        author_kind: Set(new.author_kind),
-        author_id: Set(new.author_id),
-        kind: Set(new.kind),
-        body: Set(new.body),
-        product_id: Set(new.product_id),
-        order_id: Set(new.order_id),
-        category: Set(new.category),
-        client_message_id: Set(new.client_message_id),
-        request_digest: Set(new.request_digest),
-        status: Set(DeliveryStatus::Sent),
-        delivered_at: Set(None),
-        read_at: Set(None),
-        redacted_at: Set(None),
-        created_at: Set(now),
-    })
-    .exec_with_returning(txn)
-    .await
-}
-
-/// PostgreSQL: the increment and the insert in one statement (a data-
-/// modifying CTE), so an append costs one round trip instead of four. Atomic
-/// on its own; when the conversation is gone, nothing is inserted.
-async fn append_in_one_statement(
-    db: &impl ConnectionTrait,
-    conversation_id: Uuid,
-    new: Append,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<message::Model, sea_orm::DbErr> {
-    const SQL: &str = "WITH next AS ( \
+    const POSTGRES: &str = "WITH next AS ( \
             UPDATE conversations SET last_seq = last_seq + 1, last_message_at = $1, updated_at = $1 \
             WHERE id = $2 RETURNING last_seq) \
         INSERT INTO messages (id, conversation_id, seq, author_kind, author_id, kind, body, \
@@ -249,8 +196,22 @@ async fn append_in_one_statement(
         SELECT $3, $2, next.last_seq, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
             NULL, NULL, NULL, $1 FROM next \
         RETURNING *";
+    // SQLite hands out `seq`s under its single write lock, which the insert
+    // holds from the read of `last_seq` to the end of the transaction.
+    const SQLITE: &str = "INSERT INTO messages (id, conversation_id, seq, author_kind, author_id, \
+            kind, body, product_id, order_id, category, client_message_id, request_digest, \
+            status, delivered_at, read_at, redacted_at, created_at) \
+        SELECT ?3, ?2, last_seq + 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
+            NULL, NULL, NULL, ?1 FROM conversations WHERE id = ?2 \
+        RETURNING *";
+    let backend = txn.get_database_backend();
+    let sql = if backend == DbBackend::Postgres {
+        POSTGRES
+    } else {
+        SQLITE
+    };
     let values: Vec<sea_orm::Value> = vec![
-        now.into(),
+        chrono::Utc::now().into(),
         conversation_id.into(),
         new_id().into(),
         new.author_kind.to_value().into(),
@@ -266,11 +227,9 @@ async fn append_in_one_statement(
     ];
     message::Entity::find()
         .from_raw_sql(sea_orm::Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            SQL,
-            values,
+            backend, sql, values,
         ))
-        .one(db)
+        .one(txn)
         .await?
         .ok_or_else(|| sea_orm::DbErr::RecordNotFound("conversation".to_owned()))
 }

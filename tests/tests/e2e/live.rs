@@ -650,3 +650,31 @@ async fn a_gap_that_does_not_fill_in_time_is_read_from_the_database() {
     // late announcement.
     messages_announced_out_of_order_arrive_in_order(std::time::Duration::from_millis(400)).await;
 }
+
+#[tokio::test]
+async fn the_conversation_follows_its_newest_message() {
+    let scene = scene().await;
+    let conversation_id = scene.start().await;
+    let conversation = || async {
+        scene
+            .app
+            .gql("query($id: ID!) { conversation(id: $id) { lastSeq lastMessageAt lastMessage { seq text sentAt } } }")
+            .vars(json!({ "id": conversation_id }))
+            .as_user(&scene.customer)
+            .send()
+            .await
+            .ok()["conversation"]
+            .clone()
+    };
+    let before = conversation().await;
+    assert_eq!(before["lastSeq"], 0);
+    assert_eq!(before["lastMessageAt"], Value::Null);
+
+    scene.send(&scene.customer, &conversation_id, "first").await;
+    scene.send(&scene.agent, &conversation_id, "second").await;
+    let after = conversation().await;
+    assert_eq!(after["lastSeq"], 2);
+    assert_eq!(after["lastMessage"]["seq"], 2);
+    assert_eq!(after["lastMessage"]["text"], "second");
+    assert_eq!(after["lastMessageAt"], after["lastMessage"]["sentAt"]);
+}
