@@ -17,11 +17,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sea_orm::ConnectionTrait;
-use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use crate::Error;
-use crate::events::{Event, EventBus};
+use crate::events::{Event, EventBus, Heard};
 
 /// How long "this account is active" is believed without asking again.
 pub(crate) const ACTIVE_FOR: Duration = Duration::from_secs(1);
@@ -106,21 +105,10 @@ impl ActiveAccounts {
 
     /// Keeps the cache in step with deletions made on any instance.
     pub fn follow(self: &Arc<Self>, events: &dyn EventBus) {
-        let mut events = events.subscribe();
-        let accounts = Arc::downgrade(self);
-        tokio::spawn(async move {
-            loop {
-                let event = events.recv().await;
-                let Some(accounts) = accounts.upgrade() else {
-                    break;
-                };
-                match event {
-                    Ok(Event::AccountClosed { user_id }) => accounts.close(user_id),
-                    Ok(Event::Resync) | Err(RecvError::Lagged(_)) => accounts.forget_active(),
-                    Ok(_) => {}
-                    Err(RecvError::Closed) => break,
-                }
-            }
+        crate::events::follow(events, self, |accounts, heard| match heard {
+            Heard::Event(Event::AccountClosed { user_id }) => accounts.close(user_id),
+            Heard::Event(_) => {}
+            Heard::Lost => accounts.forget_active(),
         });
     }
 }

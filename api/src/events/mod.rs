@@ -135,6 +135,37 @@ pub trait EventBus: Send + Sync + 'static {
     fn subscribe(&self) -> broadcast::Receiver<Event>;
 }
 
+/// What a [`follow`]er hears from the bus.
+pub(crate) enum Heard {
+    /// An event.
+    Event(Event),
+    /// Events may have been lost: the follower fell behind, or the broker
+    /// reconnected ([`Event::Resync`]).
+    Lost,
+}
+
+/// Calls `on` with everything the bus carries from now on, for as long as
+/// `owner` lives (the follower holds it weakly).
+pub(crate) fn follow<T: Send + Sync + 'static>(
+    bus: &dyn EventBus,
+    owner: &std::sync::Arc<T>,
+    on: impl Fn(&T, Heard) + Send + 'static,
+) {
+    let mut events = bus.subscribe();
+    let owner = std::sync::Arc::downgrade(owner);
+    tokio::spawn(async move {
+        loop {
+            let heard = match events.recv().await {
+                Ok(Event::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => Heard::Lost,
+                Ok(event) => Heard::Event(event),
+                Err(broadcast::error::RecvError::Closed) => break,
+            };
+            let Some(owner) = owner.upgrade() else { break };
+            on(&owner, heard);
+        }
+    });
+}
+
 /// How many events a slow subscriber may fall behind before it is told it
 /// lagged (and replays from the database).
 pub(crate) const SUBSCRIBER_BUFFER: usize = 1024;

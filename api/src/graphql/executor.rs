@@ -60,10 +60,17 @@ impl Executor {
         &self.responses
     }
 
-    /// The operation the request runs, when its document parses and names
-    /// it unambiguously, with its first root field (the metrics label).
-    pub fn operation(&self, request: &mut Request) -> Option<(OperationType, Option<String>)> {
+    /// Gives the request its parsed document, from the cache when the same
+    /// text was seen before. A document that does not parse is left for
+    /// execution to report.
+    pub fn parse(&self, request: &mut Request) {
         self.documents.parse_into(request);
+    }
+
+    /// The operation a [parsed](Executor::parse) request runs, when its
+    /// document names it unambiguously, with its first root field (the
+    /// metrics label).
+    pub fn operation(request: &mut Request) -> Option<(OperationType, Option<String>)> {
         let name = request.operation_name.clone();
         let document = request.parsed_query().ok()?;
         let mut operations = document.operations.iter();
@@ -81,6 +88,12 @@ impl Executor {
 
     /// Runs a query or mutation.
     pub async fn execute(&self, mut request: Request) -> Response {
+        self.parse(&mut request);
+        self.execute_parsed(request).await
+    }
+
+    /// Runs a query or mutation whose document [`Executor::parse`] gave it.
+    pub async fn execute_parsed(&self, mut request: Request) -> Response {
         let started = Instant::now();
         let (field, refused) = self.check(&mut request);
         let mutates = mutates(&mut request);
@@ -100,6 +113,7 @@ impl Executor {
     /// Runs any operation as a stream of results (subscriptions; a query or
     /// mutation yields one).
     pub fn execute_stream(&self, mut request: Request) -> BoxStream<'static, Response> {
+        self.parse(&mut request);
         let (_, refused) = self.check(&mut request);
         let invalidate = mutates(&mut request).then(|| self.responses.clone());
         let responses = match refused {
@@ -117,11 +131,9 @@ impl Executor {
             .boxed()
     }
 
-    /// Parses the document (async-graphql reuses the parse) and checks its
-    /// shape; returns the metrics label and what stops the operation, if
-    /// anything does.
+    /// Checks the shape of the request's document; returns the metrics
+    /// label and what stops the operation, if anything does.
     fn check(&self, request: &mut Request) -> (Option<String>, Option<ServerError>) {
-        self.documents.parse_into(request);
         match request.parsed_query() {
             Ok(document) => (first_root_field(document), self.shape.check(document).err()),
             Err(error) => (None, Some(error)),

@@ -21,7 +21,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use tokio::sync::broadcast::error::RecvError;
 
 use crate::events::EventBus;
 
@@ -144,18 +143,7 @@ impl ResponseCache {
 
     /// Drops everything kept whenever the bus carries an event (or lost some).
     pub fn follow(self: &Arc<Self>, events: &dyn EventBus) {
-        let mut events = events.subscribe();
-        let cache = Arc::downgrade(self);
-        tokio::spawn(async move {
-            loop {
-                let received = events.recv().await;
-                let Some(cache) = cache.upgrade() else { break };
-                match received {
-                    Ok(_) | Err(RecvError::Lagged(_)) => cache.invalidate(),
-                    Err(RecvError::Closed) => break,
-                }
-            }
-        });
+        crate::events::follow(events, self, |cache, _| cache.invalidate());
     }
 }
 

@@ -17,6 +17,7 @@ use super::HttpState;
 use super::negotiate::{self, ContentTypeProblem, GraphqlParams, PostBody, ResponseMedia};
 use crate::auth::Actor;
 use crate::error::{ErrorCode, classify_all};
+use crate::graphql::Executor;
 use crate::graphql::response_cache::{Kept, Key, Lookup};
 
 /// A request refused before execution: a status and one error.
@@ -281,9 +282,10 @@ async fn execute(
         }
     }
     let mut request = into_request(params, actor);
+    state.executor.parse(&mut request);
     if method == Method::Get {
         // Over GET only queries run: GET must stay safe to repeat and to
-        // prefetch. The document is parsed here once and kept in the request.
+        // prefetch.
         let operation_name = request.operation_name.clone();
         match request.parsed_query() {
             Ok(document) => {
@@ -310,13 +312,14 @@ async fn execute(
             }
         }
     }
-    let keep = match (key, generation, state.executor.operation(&mut request)) {
-        (Some(key), Some(generation), Some((OperationType::Query, field))) => {
-            Some((key, generation, field))
-        }
+    let keep = match (key, generation) {
+        (Some(key), Some(generation)) => match Executor::operation(&mut request) {
+            Some((OperationType::Query, field)) => Some((key, generation, field)),
+            _ => None,
+        },
         _ => None,
     };
-    let response = state.executor.execute(request).await;
+    let response = state.executor.execute_parsed(request).await;
     match keep {
         Some((key, generation, field))
             if response.errors.is_empty() && response.http_headers.is_empty() =>
