@@ -112,7 +112,16 @@ test('the demo story: ask, answer, a declined card, payment, confirmation in bot
     }
 
     await agent.locator('details.ops > summary').click();
-    await customer.locator('.order-card[data-status="FULFILLED"]').last().scrollIntoViewIfNeeded();
+    // Live updates may re-render the card while it scrolls into view.
+    const fulfilled = customer.locator('.order-card[data-status="FULFILLED"]').last();
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await fulfilled.scrollIntoViewIfNeeded({ timeout: 2_000 });
+        break;
+      } catch (error) {
+        if (attempt === 5) throw error;
+      }
+    }
     await page.screenshot({ path: join(ARTIFACTS, 'demo.png') });
     assertClean(problems);
   } catch (error) {
