@@ -37,11 +37,12 @@ pub struct Config {
     #[arg(long, env = "CHATSHOP_SEED_DEMO", default_value_t = true, action = clap::ArgAction::Set)]
     pub seed_demo: bool,
 
-    /// How long, in milliseconds, a response to an anonymous query may be
-    /// served again to the same query with the same variables (the public
-    /// catalog). Any change a reader could see drops every kept response at
-    /// once; a catalog edit made on another instance shows within this
-    /// time. 0 switches the cache off.
+    /// How long, in milliseconds, a response to a query may be served again
+    /// to the same query with the same variables (the public catalog): to
+    /// any caller when no resolver asked who the caller is, otherwise only
+    /// to anonymous callers. Any change a reader could see drops every kept
+    /// response at once; a catalog edit made on another instance shows
+    /// within this time. 0 switches the cache off.
     #[arg(long, env = "CHATSHOP_ANONYMOUS_CACHE_MS", default_value_t = 1_000)]
     pub anonymous_cache_ms: u64,
 

@@ -63,9 +63,9 @@ impl CatalogQuery {
             .ok_or_else(|| Error::invalid("shopId", "no shop with this id"))?;
         let filter = ProductFilter {
             search,
-            include_archived: include_archived.unwrap_or(false),
+            include_archived_for: include_archived.unwrap_or(false).then(|| ctx.actor()),
         };
-        let rows = catalog::list_products(&state.db, ctx.actor(), shop_id, filter, &page).await?;
+        let rows = catalog::list_products(&state.db, shop_id, filter, &page).await?;
         Ok(connection(rows, |p| p.id, |p| Product::new(p, currency)))
     }
 }

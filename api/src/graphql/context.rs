@@ -1,6 +1,10 @@
 //! Typed access to what a resolver needs from its context.
 
+use std::sync::Arc;
+
 use async_graphql::Context;
+
+use super::response_cache::ViewerConsulted;
 
 use crate::Error;
 use crate::app::AppState;
@@ -12,7 +16,9 @@ static ANONYMOUS: Actor = Actor::Anonymous;
 pub(crate) trait ContextExt {
     /// The shared state.
     fn state(&self) -> Result<&AppState, Error>;
-    /// The caller; anonymous when the transport attached no one.
+    /// The caller; anonymous when the transport attached no one. Asking
+    /// makes the response the caller's own (see `response_cache`): resolvers
+    /// whose answer does not depend on the caller should not ask.
     fn actor(&self) -> &Actor;
 }
 
@@ -23,6 +29,10 @@ impl ContextExt for Context<'_> {
     }
 
     fn actor(&self) -> &Actor {
+        // Whatever is resolved from here on depends on the caller.
+        if let Some(consulted) = self.data_opt::<Arc<ViewerConsulted>>() {
+            consulted.mark();
+        }
         self.data_opt::<Actor>().unwrap_or(&ANONYMOUS)
     }
 }

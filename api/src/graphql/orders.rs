@@ -172,6 +172,7 @@ impl OrdersMutation {
         let (model, side) = orders::place(
             &state.writer,
             state.events.as_ref(),
+            &state.currencies,
             &state.config.billing,
             ctx.actor(),
             new,

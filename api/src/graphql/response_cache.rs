@@ -1,10 +1,16 @@
-//! Responses to anonymous queries, served again for a moment.
+//! Responses to queries, served again for a moment.
 //!
-//! A storefront's catalog is read by many visitors who are not signed in,
-//! with the same few documents and variables, and resolving a page of
-//! products costs many times a trivial request. A response to an anonymous
-//! query that had no errors is kept, by document, variables and operation
-//! name, for at most `max_age`.
+//! A storefront's catalog is read by many visitors with the same few
+//! documents and variables, and resolving a page of products costs many times
+//! a trivial request. A response to a query that had no errors is kept, by
+//! document, variables and operation name, for at most `max_age`.
+//!
+//! Who may be served a kept response depends on whether its resolvers asked
+//! who the caller was (see [`ViewerConsulted`]). If none did, the execution
+//! would have been the same for anyone, so the response is *shared*: every
+//! caller, signed in or not, may be served it. If one did, the response is
+//! kept only when the caller was anonymous, and served only to anonymous
+//! callers. Answers that depend on a signed-in caller are never kept.
 //!
 //! Every kept response is dropped when anything changes that a reader could
 //! see: any mutation run through this instance's endpoints, and any event
@@ -12,11 +18,9 @@
 //! reservations, on any instance). A catalog edit made on another instance
 //! announces no event and shows within `max_age`. A query that started
 //! before a change never stores its answer after it (a generation count).
-//!
-//! Signed-in callers are never served from here: what they see depends on
-//! who they are.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -62,7 +66,24 @@ pub(crate) struct Kept {
 
 struct Entry {
     stored: Instant,
+    /// Computed without asking who the caller was: anyone may be served it.
+    shared: bool,
     kept: Kept,
+}
+
+/// Request data that records whether a resolver asked who the caller is
+/// (`ContextExt::actor` sets it).
+#[derive(Debug, Default)]
+pub(crate) struct ViewerConsulted(AtomicBool);
+
+impl ViewerConsulted {
+    pub fn mark(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 #[derive(Default)]
@@ -99,19 +120,25 @@ impl ResponseCache {
         !self.max_age.is_zero()
     }
 
-    pub fn lookup(&self, key: &Key) -> Lookup {
+    /// A kept response the caller may be served: any fresh one for an
+    /// anonymous caller, a shared one for anyone else.
+    pub fn lookup(&self, key: &Key, anonymous: bool) -> Lookup {
         let Ok(entries) = self.entries.lock() else {
             return Lookup::Miss(u64::MAX);
         };
         match entries.by_key.get(key) {
-            Some(entry) if entry.stored.elapsed() < self.max_age => Lookup::Hit(entry.kept.clone()),
+            Some(entry) if (anonymous || entry.shared) && entry.stored.elapsed() < self.max_age => {
+                Lookup::Hit(entry.kept.clone())
+            }
             _ => Lookup::Miss(entries.generation),
         }
     }
 
     /// Keeps a response computed since the lookup that returned `generation`,
-    /// unless something changed meanwhile.
-    pub fn store(&self, key: Key, generation: u64, kept: Kept) {
+    /// unless something changed meanwhile. `shared` says that no resolver
+    /// asked who the caller was; the caller must have been anonymous
+    /// otherwise.
+    pub fn store(&self, key: Key, generation: u64, shared: bool, kept: Kept) {
         let Ok(mut entries) = self.entries.lock() else {
             return;
         };
@@ -125,7 +152,12 @@ impl ResponseCache {
         }
         entries.bytes += size;
         let stored = Instant::now();
-        if let Some(replaced) = entries.by_key.insert(key, Entry { stored, kept }) {
+        let entry = Entry {
+            stored,
+            shared,
+            kept,
+        };
+        if let Some(replaced) = entries.by_key.insert(key, entry) {
             entries.bytes = entries.bytes.saturating_sub(replaced.kept.body.len());
         }
     }
@@ -163,7 +195,7 @@ mod tests {
     }
 
     fn hit(cache: &ResponseCache, key: &Key) -> Option<Bytes> {
-        match cache.lookup(key) {
+        match cache.lookup(key, true) {
             Lookup::Hit(kept) => Some(kept.body),
             Lookup::Miss(_) => None,
         }
@@ -172,10 +204,10 @@ mod tests {
     #[test]
     fn a_kept_response_is_served_until_it_is_too_old() {
         let cache = ResponseCache::new(Duration::from_millis(50));
-        let Lookup::Miss(generation) = cache.lookup(&key("{ a }")) else {
+        let Lookup::Miss(generation) = cache.lookup(&key("{ a }"), true) else {
             panic!("nothing is kept yet");
         };
-        cache.store(key("{ a }"), generation, kept("A"));
+        cache.store(key("{ a }"), generation, true, kept("A"));
         assert_eq!(hit(&cache, &key("{ a }")).as_deref(), Some(&b"A"[..]));
         assert_eq!(hit(&cache, &key("{ b }")), None);
         std::thread::sleep(Duration::from_millis(60));
@@ -185,18 +217,37 @@ mod tests {
     #[test]
     fn a_change_drops_everything_and_an_answer_from_before_it_is_not_kept() {
         let cache = ResponseCache::new(Duration::from_secs(60));
-        let Lookup::Miss(before) = cache.lookup(&key("{ a }")) else {
+        let Lookup::Miss(before) = cache.lookup(&key("{ a }"), true) else {
             panic!("nothing is kept yet");
         };
-        cache.store(key("{ a }"), before, kept("A"));
+        cache.store(key("{ a }"), before, true, kept("A"));
         // A query starts, then a mutation commits before it answers.
-        let Lookup::Miss(started) = cache.lookup(&key("{ b }")) else {
+        let Lookup::Miss(started) = cache.lookup(&key("{ b }"), true) else {
             panic!("nothing is kept for b");
         };
         cache.invalidate();
         assert_eq!(hit(&cache, &key("{ a }")), None);
-        cache.store(key("{ b }"), started, kept("stale B"));
+        cache.store(key("{ b }"), started, true, kept("stale B"));
         assert_eq!(hit(&cache, &key("{ b }")), None);
+    }
+
+    #[test]
+    fn an_answer_that_asked_who_the_caller_was_is_served_only_to_anonymous_callers() {
+        let cache = ResponseCache::new(Duration::from_secs(60));
+        let Lookup::Miss(generation) = cache.lookup(&key("{ me }"), true) else {
+            panic!("nothing is kept yet");
+        };
+        cache.store(key("{ me }"), generation, false, kept("anonymous"));
+        cache.store(key("{ shop }"), generation, true, kept("public"));
+        assert!(matches!(cache.lookup(&key("{ me }"), true), Lookup::Hit(_)));
+        assert!(matches!(
+            cache.lookup(&key("{ me }"), false),
+            Lookup::Miss(_)
+        ));
+        match cache.lookup(&key("{ shop }"), false) {
+            Lookup::Hit(kept) => assert_eq!(&kept.body[..], b"public"),
+            Lookup::Miss(_) => panic!("a shared answer is served to signed-in callers"),
+        }
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! 400 with a GraphQL error body, bodies are size-checked before they are read
 //! (413), and batches are off unless configured.
 
+use std::sync::Arc;
+
 use async_graphql::parser::types::OperationType;
 use async_graphql::{Request, Response as GraphqlResponse, ServerError};
 use axum::body::{Body, Bytes};
@@ -18,7 +20,7 @@ use super::negotiate::{self, ContentTypeProblem, GraphqlParams, PostBody, Respon
 use crate::auth::Actor;
 use crate::error::{ErrorCode, classify_all};
 use crate::graphql::Executor;
-use crate::graphql::response_cache::{Kept, Key, Lookup};
+use crate::graphql::response_cache::{Kept, Key, Lookup, ViewerConsulted};
 
 /// A request refused before execution: a status and one error.
 struct Refusal {
@@ -257,8 +259,8 @@ async fn execute(
 ) -> Response {
     let started = std::time::Instant::now();
     let responses = state.executor.responses();
-    // Only anonymous callers share answers (see `response_cache`).
-    let key = (actor == Actor::Anonymous && responses.enabled() && params.extensions.0.is_empty())
+    let anonymous = actor == Actor::Anonymous;
+    let key = (responses.enabled() && params.extensions.0.is_empty())
         .then(|| {
             Key::new(
                 &params.query,
@@ -269,7 +271,7 @@ async fn execute(
         .flatten();
     let mut generation = None;
     if let Some(key) = &key {
-        match responses.lookup(key) {
+        match responses.lookup(key, anonymous) {
             Lookup::Hit(kept) => {
                 let ok = GraphqlResponse::new(async_graphql::Value::Null);
                 state
@@ -281,7 +283,8 @@ async fn execute(
             Lookup::Miss(seen) => generation = Some(seen),
         }
     }
-    let mut request = into_request(params, actor);
+    let consulted = Arc::new(ViewerConsulted::default());
+    let mut request = into_request(params, actor).data(consulted.clone());
     state.executor.parse(&mut request);
     if method == Method::Get {
         // Over GET only queries run: GET must stay safe to repeat and to
@@ -322,7 +325,9 @@ async fn execute(
     let response = state.executor.execute_parsed(request).await;
     match keep {
         Some((key, generation, field))
-            if response.errors.is_empty() && response.http_headers.is_empty() =>
+            if response.errors.is_empty()
+                && response.http_headers.is_empty()
+                && (anonymous || !consulted.get()) =>
         {
             let Ok(body) = serde_json::to_vec(&response) else {
                 return graphql_response(media, response);
@@ -332,7 +337,7 @@ async fn execute(
                 body: body.clone(),
                 field,
             };
-            responses.store(key, generation, kept);
+            responses.store(key, generation, !consulted.get(), kept);
             body_response(media, body)
         }
         _ => graphql_response(media, response),

@@ -55,11 +55,13 @@ pub struct ProductChanges {
 
 /// Filters of a catalog listing.
 #[derive(Debug, Default)]
-pub struct ProductFilter {
+pub struct ProductFilter<'a> {
     /// Case-insensitive substring of the name.
     pub search: Option<String>,
-    /// Include archived products (shop members only).
-    pub include_archived: bool,
+    /// Include archived products, for this caller (shop members only). The
+    /// caller is asked for only here: the public listing is the same for
+    /// everyone, which lets it be shared (see `graphql::response_cache`).
+    pub include_archived_for: Option<&'a Actor>,
 }
 
 /// Most units a product may hold in stock; above is a typo.
@@ -202,13 +204,12 @@ pub async fn get_product(
 /// a non-member asks for archived products.
 pub async fn list_products(
     db: &impl ConnectionTrait,
-    actor: &Actor,
     shop_id: Uuid,
-    filter: ProductFilter,
+    filter: ProductFilter<'_>,
     page: &PageRequest,
 ) -> Result<Page<product::Model>, Error> {
     let mut select = product::Entity::find().filter(product::Column::ShopId.eq(shop_id));
-    if filter.include_archived {
+    if let Some(actor) = filter.include_archived_for {
         policy::require(
             shops::role_of(db, actor, shop_id).await?,
             ShopPermission::Work,

@@ -7,19 +7,20 @@ use chatshop_entity::enums::{AuthorKind, MessageCategory, MessageKind, OrderStat
 use chatshop_entity::{conversation, message, order, order_item, product};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement, TransactionSession, TransactionTrait,
 };
 use uuid::Uuid;
 
 use super::conversations::{self, Side};
 use super::messages::{self, Append};
+use super::shops::CurrencyCache;
 use super::{new_id, paginate};
 use crate::Error;
 use crate::auth::Actor;
 use crate::auth::policy::{self, ShopPermission};
 use crate::config::BillingConfig;
-use crate::domain::money::{Currency, format_decimal};
+use crate::domain::money::format_decimal;
 use crate::domain::order::{MAX_LINES, MAX_QUANTITY, line_total, platform_fee};
 use crate::domain::page::{Page, PageRequest};
 use crate::events::{Event, EventBus};
@@ -48,6 +49,7 @@ pub struct NewOrder {
 pub async fn place(
     db: &(impl ConnectionTrait + TransactionTrait),
     events: &dyn EventBus,
+    currencies: &CurrencyCache,
     billing: &BillingConfig,
     actor: &Actor,
     input: NewOrder,
@@ -67,8 +69,11 @@ pub async fn place(
             .await
             .map(|order| (order, side));
     }
-    let shop = conversations::shop_of(db, &conversation).await?;
-    let currency = Currency::from_stored(&shop.currency)?;
+    let shop_id = conversation.shop_id;
+    let currency = currencies
+        .get(db, shop_id)
+        .await?
+        .ok_or_else(|| Error::internal("conversation without a shop"))?;
     let now = chrono::Utc::now();
     let order_id = new_id();
     // Stock held by reservations that expired is released only when it is
@@ -76,7 +81,7 @@ pub async fn place(
     let mut swept = false;
     let (txn, reserved) = loop {
         let txn = db.begin().await?;
-        match reserve(&txn, shop.id, &input.items).await? {
+        match reserve(&txn, shop_id, &input.items).await? {
             Ok(reserved) => break (txn, reserved),
             Err(shortfall) => {
                 txn.rollback().await?;
@@ -102,7 +107,7 @@ pub async fn place(
     let inserted = order::Entity::insert(order::ActiveModel {
         id: Set(order_id),
         conversation_id: Set(conversation.id),
-        shop_id: Set(shop.id),
+        shop_id: Set(shop_id),
         customer_id: Set(conversation.customer_id),
         placed_by_id: Set(placer),
         status: Set(OrderStatus::PendingPayment),
@@ -215,8 +220,8 @@ impl Shortfall {
 }
 
 /// Takes each line's quantity from stock, in `txn`, and returns the products
-/// as they are now. The transaction's first statement is a write, so it
-/// takes the write lock at once (SQLite) or the row lock (PostgreSQL).
+/// as they are now. A counted stock is taken by a conditional write, which
+/// holds the write lock (SQLite) or the row lock (PostgreSQL) until commit.
 async fn reserve(
     txn: &impl ConnectionTrait,
     shop_id: Uuid,
@@ -225,22 +230,7 @@ async fn reserve(
     let mut reserved = Vec::with_capacity(items.len());
     for (index, (product_id, quantity)) in items.iter().enumerate() {
         let quantity = i64::from(*quantity);
-        let taken = product::Entity::update_many()
-            .col_expr(
-                product::Column::Stock,
-                Expr::col(product::Column::Stock).sub(quantity),
-            )
-            .filter(product::Column::Id.eq(*product_id))
-            .filter(product::Column::ShopId.eq(shop_id))
-            .filter(product::Column::Archived.eq(false))
-            .filter(
-                Condition::any()
-                    .add(product::Column::Stock.is_null())
-                    .add(product::Column::Stock.gte(quantity)),
-            )
-            .exec_with_returning(txn)
-            .await?;
-        if let Some(product) = taken.into_iter().next() {
+        if let Some(product) = take_stock(txn, shop_id, *product_id, quantity).await? {
             reserved.push((product, quantity));
             continue;
         }
@@ -256,6 +246,53 @@ async fn reserve(
         }));
     }
     Ok(Ok(reserved))
+}
+
+/// Takes `quantity` of a sellable product from its stock, and returns the
+/// product as it is now; `None` if it is not sellable or short of stock.
+///
+/// A product without a stock count is not written at all on PostgreSQL:
+/// every order of a popular product would otherwise update, and lock until
+/// commit, the same row, and each index lookup of it would walk the chain of
+/// its dead versions. SQLite writes one transaction at a time anyway.
+async fn take_stock(
+    txn: &impl ConnectionTrait,
+    shop_id: Uuid,
+    product_id: Uuid,
+    quantity: i64,
+) -> Result<Option<product::Model>, Error> {
+    const POSTGRES: &str = "WITH taken AS ( \
+            UPDATE products SET stock = stock - $3 \
+            WHERE id = $1 AND shop_id = $2 AND archived = false AND stock >= $3 \
+            RETURNING *) \
+        SELECT * FROM taken \
+        UNION ALL \
+        SELECT * FROM products \
+        WHERE id = $1 AND shop_id = $2 AND archived = false AND stock IS NULL";
+    let backend = txn.get_database_backend();
+    if backend == DbBackend::Postgres {
+        let values: Vec<sea_orm::Value> = vec![product_id.into(), shop_id.into(), quantity.into()];
+        return Ok(product::Entity::find()
+            .from_raw_sql(Statement::from_sql_and_values(backend, POSTGRES, values))
+            .one(txn)
+            .await?);
+    }
+    let taken = product::Entity::update_many()
+        .col_expr(
+            product::Column::Stock,
+            Expr::col(product::Column::Stock).sub(quantity),
+        )
+        .filter(product::Column::Id.eq(product_id))
+        .filter(product::Column::ShopId.eq(shop_id))
+        .filter(product::Column::Archived.eq(false))
+        .filter(
+            Condition::any()
+                .add(product::Column::Stock.is_null())
+                .add(product::Column::Stock.gte(quantity)),
+        )
+        .exec_with_returning(txn)
+        .await?;
+    Ok(taken.into_iter().next())
 }
 
 fn check_lines(items: &[(Uuid, i32)]) -> Result<(), Error> {

@@ -20,10 +20,10 @@ use std::time::Duration;
 
 use chatshop_entity::enums::{MessageKind, OrderStatus, PaymentKind, PaymentStatus};
 use chatshop_entity::{order, payment};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Asterisk, Expr, ExprTrait, Query, UnionType};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionSession,
-    TransactionTrait,
+    ActiveEnum, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
+    QueryFilter, Statement, TransactionSession, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -81,8 +81,11 @@ pub async fn pay<C: ConnectionTrait + TransactionTrait>(
     }
     let digest = digest(&[order_id.to_string().as_str(), token]);
 
+    // One read finds this key's attempt, if any, and the order's attempts
+    // that may have charged without us knowing.
+    let (existing, unsettled) = charge_attempts(cx.db, &found, &key).await?;
     // A repeated key answers as the first time.
-    if let Some(existing) = find_attempt(cx.db, PaymentKind::Charge, &key).await? {
+    if let Some(existing) = existing {
         if existing.order_id != order_id || existing.request_digest != digest {
             return Err(Error::Conflict(
                 "this idempotencyKey was already used for a different payment",
@@ -105,7 +108,7 @@ pub async fn pay<C: ConnectionTrait + TransactionTrait>(
     }
     // An attempt that holds the order, or one that timed out, may have gone
     // through: settle those before taking money again.
-    if let Some(paid) = reconcile_previous(cx, &found).await? {
+    if let Some(paid) = reconcile_previous(cx, &found, unsettled).await? {
         return Ok(paid);
     }
     if found.reserved_until <= chrono::Utc::now() {
@@ -129,58 +132,22 @@ enum Claim {
     SameKeyRunning(payment::Model),
 }
 
-/// Records the attempt and claims the order for it, in one transaction.
+/// Claims the order for a new attempt with `key`, or says who holds it.
 async fn claim(
     db: &(impl ConnectionTrait + TransactionTrait),
     found: &order::Model,
     key: &str,
     digest: &str,
 ) -> Result<Claim, Error> {
-    let now = chrono::Utc::now();
-    let attempt_id = new_id();
-    let txn = db.begin().await?;
-    let mut take = Query::update();
-    take.table(order::Entity)
-        .value(order::Column::PaymentAttemptId, attempt_id)
-        .value(order::Column::UpdatedAt, now)
-        .and_where(Expr::col(order::Column::Id).eq(found.id))
-        .and_where(Expr::col(order::Column::Status).eq(OrderStatus::PendingPayment))
-        .and_where(Expr::col(order::Column::PaymentAttemptId).is_null());
-    let claimed = txn.execute(&take).await?.rows_affected() == 1;
-    if claimed {
-        let inserted = payment::Entity::insert(payment::ActiveModel {
-            id: Set(attempt_id),
-            order_id: Set(found.id),
-            kind: Set(PaymentKind::Charge),
-            idempotency_key: Set(key.to_owned()),
-            request_digest: Set(digest.to_owned()),
-            amount_minor: Set(found.total_minor),
-            currency: Set(found.currency.clone()),
-            status: Set(PaymentStatus::Pending),
-            failure_code: Set(None),
-            provider_reference: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-        })
-        .exec_with_returning(&txn)
-        .await;
-        match inserted {
-            Ok(attempt) => {
-                txn.commit().await?;
-                return Ok(Claim::Ours(attempt));
-            }
-            Err(err)
-                if matches!(
-                    err.sql_err(),
-                    Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-                ) =>
-            {
-                txn.rollback().await?;
-            }
-            Err(err) => return Err(err.into()),
-        }
-    } else {
-        txn.rollback().await?;
+    match record_claim(db, found, key, digest).await {
+        Ok(Some(attempt)) => return Ok(Claim::Ours(attempt)),
+        Ok(None) => {}
+        Err(err)
+            if matches!(
+                err.sql_err(),
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+            ) => {}
+        Err(err) => return Err(err.into()),
     }
     // Someone else holds the order (or took this key first).
     let current = reload(db, found.id).await?;
@@ -200,23 +167,139 @@ async fn claim(
     })
 }
 
-/// Settles attempts that may have charged without us knowing: the one
-/// holding the order, and earlier ones that timed out. Returns the paid
-/// order if one of them went through.
+/// Records a `PENDING` attempt and claims the order for it, atomically;
+/// `None` when the order is not payable or another attempt holds it. A key
+/// already used fails with a unique violation and claims nothing.
+async fn record_claim(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    found: &order::Model,
+    key: &str,
+    digest: &str,
+) -> Result<Option<payment::Model>, sea_orm::DbErr> {
+    // One statement, so one round trip and no explicit transaction.
+    const POSTGRES: &str = "WITH claimed AS ( \
+            UPDATE orders SET payment_attempt_id = $1, updated_at = $2 \
+            WHERE id = $3 AND status = $4 AND payment_attempt_id IS NULL RETURNING id) \
+        INSERT INTO payments (id, order_id, kind, idempotency_key, request_digest, \
+            amount_minor, currency, status, failure_code, provider_reference, created_at, \
+            updated_at) \
+        SELECT $1, id, $5, $6, $7, $8, $9, $10, NULL, NULL, $2, $2 FROM claimed \
+        RETURNING *";
+    let now = chrono::Utc::now();
+    let attempt_id = new_id();
+    let backend = db.get_database_backend();
+    if backend == DbBackend::Postgres {
+        let values: Vec<sea_orm::Value> = vec![
+            attempt_id.into(),
+            now.into(),
+            found.id.into(),
+            OrderStatus::PendingPayment.to_value().into(),
+            PaymentKind::Charge.to_value().into(),
+            key.into(),
+            digest.into(),
+            found.total_minor.into(),
+            found.currency.clone().into(),
+            PaymentStatus::Pending.to_value().into(),
+        ];
+        return payment::Entity::find()
+            .from_raw_sql(Statement::from_sql_and_values(backend, POSTGRES, values))
+            .one(db)
+            .await;
+    }
+    let txn = db.begin().await?;
+    let mut take = Query::update();
+    take.table(order::Entity)
+        .value(order::Column::PaymentAttemptId, attempt_id)
+        .value(order::Column::UpdatedAt, now)
+        .and_where(Expr::col(order::Column::Id).eq(found.id))
+        .and_where(Expr::col(order::Column::Status).eq(OrderStatus::PendingPayment))
+        .and_where(Expr::col(order::Column::PaymentAttemptId).is_null());
+    if txn.execute(&take).await?.rows_affected() != 1 {
+        txn.rollback().await?;
+        return Ok(None);
+    }
+    let inserted = payment::Entity::insert(payment::ActiveModel {
+        id: Set(attempt_id),
+        order_id: Set(found.id),
+        kind: Set(PaymentKind::Charge),
+        idempotency_key: Set(key.to_owned()),
+        request_digest: Set(digest.to_owned()),
+        amount_minor: Set(found.total_minor),
+        currency: Set(found.currency.clone()),
+        status: Set(PaymentStatus::Pending),
+        failure_code: Set(None),
+        provider_reference: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .exec_with_returning(&txn)
+    .await;
+    match inserted {
+        Ok(attempt) => {
+            txn.commit().await?;
+            Ok(Some(attempt))
+        }
+        Err(err) => {
+            txn.rollback().await?;
+            Err(err)
+        }
+    }
+}
+
+/// The charge attempt made with `key` (for any order), and the attempts on
+/// `found` that may have charged without us knowing: the one holding the
+/// order, and earlier ones that timed out.
+async fn charge_attempts(
+    db: &impl ConnectionTrait,
+    found: &order::Model,
+    key: &str,
+) -> Result<(Option<payment::Model>, Vec<payment::Model>), Error> {
+    // Two lookups in one statement, each by its own index: a single filter
+    // with OR lets the planner scan every charge by `kind` alone while the
+    // table's statistics are young.
+    let mut by_key = Query::select();
+    by_key
+        .column(Asterisk)
+        .from(payment::Entity)
+        .and_where(Expr::col(payment::Column::Kind).eq(PaymentKind::Charge))
+        .and_where(Expr::col(payment::Column::IdempotencyKey).eq(key));
+    let mut of_order = Query::select();
+    of_order
+        .column(Asterisk)
+        .from(payment::Entity)
+        .and_where(Expr::col(payment::Column::OrderId).eq(found.id));
+    by_key.union(UnionType::All, of_order);
+    let statement = db.get_database_backend().build(&by_key);
+    let found_attempts = payment::Entity::find()
+        .from_raw_sql(statement)
+        .all(db)
+        .await?;
+    let mut with_key = None;
+    let mut others = Vec::with_capacity(found_attempts.len());
+    for attempt in found_attempts {
+        if attempt.kind != PaymentKind::Charge {
+            continue;
+        }
+        if attempt.idempotency_key == key {
+            with_key = Some(attempt);
+        } else if attempt.order_id == found.id
+            && (attempt.status == PaymentStatus::Pending
+                || attempt.failure_code.as_deref() == Some("timeout"))
+        {
+            others.push(attempt);
+        }
+    }
+    Ok((with_key, others))
+}
+
+/// Settles `candidates`, attempts that may have charged without us knowing
+/// (see [`charge_attempts`]). Returns the paid order if one of them went
+/// through.
 async fn reconcile_previous<C: ConnectionTrait + TransactionTrait>(
     cx: &PaymentContext<'_, C>,
     found: &order::Model,
+    candidates: Vec<payment::Model>,
 ) -> Result<Option<order::Model>, Error> {
-    let candidates = payment::Entity::find()
-        .filter(payment::Column::OrderId.eq(found.id))
-        .filter(payment::Column::Kind.eq(PaymentKind::Charge))
-        .filter(
-            payment::Column::Status
-                .eq(PaymentStatus::Pending)
-                .or(payment::Column::FailureCode.eq("timeout")),
-        )
-        .all(cx.db)
-        .await?;
     let timeout = Duration::from_millis(cx.billing.payment_timeout_ms);
     for attempt in candidates {
         let known =
@@ -318,23 +401,28 @@ async fn settle_success<C: ConnectionTrait + TransactionTrait>(
         .and_where(Expr::col(payment::Column::Id).eq(attempt.id))
         .and_where(Expr::col(payment::Column::Status).ne(PaymentStatus::Succeeded));
     let first_time = txn.execute(&succeed).await?.rows_affected() == 1;
-    let mut paid = Query::update();
-    paid.table(order::Entity)
-        .value(order::Column::Status, OrderStatus::Paid)
-        .value(order::Column::PaidAt, now)
-        .value(order::Column::UpdatedAt, now)
-        .value(order::Column::PaymentAttemptId, Option::<Uuid>::None)
-        .and_where(Expr::col(order::Column::Id).eq(found.id))
-        .and_where(Expr::col(order::Column::Status).eq(OrderStatus::PendingPayment));
-    let order_moved = txn.execute(&paid).await?.rows_affected() == 1;
-    if !(first_time && order_moved) {
+    let paid = order::Entity::update_many()
+        .col_expr(order::Column::Status, Expr::value(OrderStatus::Paid))
+        .col_expr(order::Column::PaidAt, Expr::value(now))
+        .col_expr(order::Column::UpdatedAt, Expr::value(now))
+        .col_expr(
+            order::Column::PaymentAttemptId,
+            Expr::value(Option::<Uuid>::None),
+        )
+        .filter(order::Column::Id.eq(found.id))
+        .filter(order::Column::Status.eq(OrderStatus::PendingPayment))
+        .exec_with_returning(&txn)
+        .await?
+        .into_iter()
+        .next();
+    let (true, Some(updated)) = (first_time, paid) else {
         // Settled already by a concurrent request with the same key.
         txn.rollback().await?;
-        if !order_moved && first_time {
+        if first_time {
             tracing::error!(order = %found.id, payment = %attempt.id, "a charge succeeded for an order that is no longer payable; refund it");
         }
         return reload(cx.db, found.id).await;
-    }
+    };
     let currency = Currency::from_stored(&found.currency)?;
     let text = format!(
         "Payment received: {} {}. Your order is confirmed.",
@@ -344,7 +432,6 @@ async fn settle_success<C: ConnectionTrait + TransactionTrait>(
     let confirmation =
         post_system_message(&txn, found, MessageKind::OrderConfirmation, &text).await?;
     txn.commit().await?;
-    let updated = reload(cx.db, found.id).await?;
     publish_with_message(cx.events, &updated, Some(confirmation)).await;
     Ok(updated)
 }

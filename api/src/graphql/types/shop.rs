@@ -122,10 +122,10 @@ impl Shop {
         .into_request(state)?;
         let filter = ProductFilter {
             search,
-            include_archived: include_archived.unwrap_or(false),
+            include_archived_for: include_archived.unwrap_or(false).then(|| ctx.actor()),
         };
         let currency = Currency::from_stored(&self.0.currency)?;
-        let rows = catalog::list_products(&state.db, ctx.actor(), self.0.id, filter, &page).await?;
+        let rows = catalog::list_products(&state.db, self.0.id, filter, &page).await?;
         Ok(connection(rows, |p| p.id, |p| Product::new(p, currency)))
     }
 }
