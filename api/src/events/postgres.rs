@@ -1,11 +1,15 @@
 //! PostgreSQL LISTEN/NOTIFY: events reach every instance sharing the database.
 //!
-//! Each instance LISTENs on one channel with a dedicated connection and
-//! re-broadcasts what arrives to its local subscribers, its own events
-//! included, so every instance sees events in the order the database
-//! delivered them. When the listening connection drops, sqlx reconnects and
-//! we broadcast [`Event::Resync`]: notifications sent meanwhile are lost, and
-//! subscribers replay from the database.
+//! An instance's own events reach its subscribers at once, when they are
+//! published (after the writes that caused them committed), without a round
+//! trip through the database. Each instance also LISTENs on one channel
+//! with a dedicated connection and re-broadcasts what the other instances
+//! published; every notification carries its sender's id, so an instance
+//! skips its own. Messages of a conversation may therefore arrive from two
+//! sources out of `seq` order; subscribers put them back in order (see
+//! `graphql::subscriptions`). When the listening connection drops, sqlx
+//! reconnects and we broadcast [`Event::Resync`]: notifications sent
+//! meanwhile are lost, and subscribers replay from the database.
 //!
 //! Publishing only queues the event: one task sends whatever is queued in
 //! one statement, after the writes that caused it have committed. A sender
@@ -16,7 +20,9 @@
 
 use sea_orm::sqlx::postgres::{PgListener, PgPool};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
+use uuid::Uuid;
 
 use super::{Event, EventBus, SUBSCRIBER_BUFFER};
 use crate::Error;
@@ -24,7 +30,8 @@ use crate::Error;
 /// The NOTIFY channel.
 const CHANNEL: &str = "chatshop_events";
 
-/// PostgreSQL refuses NOTIFY payloads of 8000 bytes or more.
+/// PostgreSQL refuses NOTIFY payloads of 8000 bytes or more; the envelope
+/// around the event takes less than 100.
 const MAX_NOTIFY_BYTES: usize = 7_900;
 
 /// Events waiting to be sent; beyond this, publishers wait.
@@ -32,6 +39,13 @@ const OUTBOX: usize = 4_096;
 
 /// The most notifications one statement carries.
 const MAX_BATCH: usize = 256;
+
+/// A notification: an event and the instance that published it.
+#[derive(Serialize, Deserialize)]
+struct Envelope<E> {
+    from: Uuid,
+    event: E,
+}
 
 /// Events through PostgreSQL's LISTEN/NOTIFY.
 pub struct PostgresEventBus {
@@ -55,13 +69,16 @@ impl PostgresEventBus {
         listener.listen(CHANNEL).await.map_err(Error::internal)?;
         let (local, _) = broadcast::channel(SUBSCRIBER_BUFFER);
         let forward = local.clone();
+        let origin = Uuid::new_v4();
         let listener = tokio::spawn(async move {
             loop {
                 match listener.try_recv().await {
                     Ok(Some(notification)) => {
-                        match serde_json::from_str::<Event>(notification.payload()) {
-                            Ok(event) => {
-                                let _ = forward.send(event);
+                        match serde_json::from_str::<Envelope<Event>>(notification.payload()) {
+                            // Delivered here when it was published.
+                            Ok(envelope) if envelope.from == origin => {}
+                            Ok(envelope) => {
+                                let _ = forward.send(envelope.event);
                             }
                             Err(err) => {
                                 tracing::warn!(error = %err, "ignoring a malformed event notification")
@@ -82,7 +99,7 @@ impl PostgresEventBus {
             }
         });
         let (outbox, queued) = mpsc::channel(OUTBOX);
-        let notifier = tokio::spawn(send_notifications(db, queued));
+        let notifier = tokio::spawn(send_notifications(db, origin, queued));
         Ok(Self {
             outbox,
             local,
@@ -100,11 +117,18 @@ impl Drop for PostgresEventBus {
 }
 
 /// Sends what is queued, as it comes, one statement at a time.
-async fn send_notifications(db: DatabaseConnection, mut queued: mpsc::Receiver<Event>) {
+async fn send_notifications(
+    db: DatabaseConnection,
+    origin: Uuid,
+    mut queued: mpsc::Receiver<Event>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queued.recv_many(&mut batch, MAX_BATCH).await > 0 {
         order_appends(&mut batch);
-        let payloads: Vec<String> = batch.drain(..).filter_map(notify_payload).collect();
+        let payloads: Vec<String> = batch
+            .drain(..)
+            .filter_map(|event| notify_payload(origin, event))
+            .collect();
         // Notifications of one statement arrive in the order they were sent.
         let statement = Statement::from_sql_and_values(
             DbBackend::Postgres,
@@ -149,6 +173,8 @@ fn order_appends(batch: &mut [Event]) {
 #[async_trait::async_trait]
 impl EventBus for PostgresEventBus {
     async fn publish(&self, event: Event) {
+        // No local subscriber is not an error.
+        let _ = self.local.send(event.clone());
         // Fails only once the notifier has stopped (the bus is being dropped).
         let _ = self.outbox.send(event).await;
     }
@@ -161,8 +187,12 @@ impl EventBus for PostgresEventBus {
 /// The NOTIFY payload of an event. NOTIFY payloads are capped at 8000 bytes:
 /// a long message travels by reference and subscribers read it from the
 /// database.
-fn notify_payload(event: Event) -> Option<String> {
-    let payload = serde_json::to_string(&event).ok()?;
+fn notify_payload(from: Uuid, event: Event) -> Option<String> {
+    let payload = serde_json::to_string(&Envelope {
+        from,
+        event: &event,
+    })
+    .ok()?;
     if payload.len() <= MAX_NOTIFY_BYTES {
         return Some(payload);
     }
@@ -172,13 +202,15 @@ fn notify_payload(event: Event) -> Option<String> {
             conversation_id,
             seq,
             ..
-        } => serde_json::to_string(&Event::MessageAppended {
-            shop_id,
-            conversation_id,
-            seq,
-            message: None,
-        })
-        .ok(),
+        } => {
+            let event = Event::MessageAppended {
+                shop_id,
+                conversation_id,
+                seq,
+                message: None,
+            };
+            serde_json::to_string(&Envelope { from, event }).ok()
+        }
         // Ids only: never near the cap.
         _ => Some(payload),
     }
@@ -250,12 +282,14 @@ mod tests {
             redacted_at: None,
             created_at: chrono::Utc::now(),
         };
+        let from = Uuid::new_v4();
         let payload =
-            notify_payload(Event::appended(Uuid::nil(), message.clone())).expect("a payload");
+            notify_payload(from, Event::appended(Uuid::nil(), message.clone())).expect("a payload");
         assert!(payload.len() <= MAX_NOTIFY_BYTES);
-        let event: Event = serde_json::from_str(&payload).expect("it parses");
+        let envelope: Envelope<Event> = serde_json::from_str(&payload).expect("it parses");
+        assert_eq!(envelope.from, from);
         assert_eq!(
-            event,
+            envelope.event,
             Event::MessageAppended {
                 shop_id: Uuid::nil(),
                 conversation_id: message.conversation_id,

@@ -170,6 +170,7 @@ impl OrdersMutation {
             client_key: input.client_key,
         };
         let (model, side) = orders::place(
+            &state.db,
             &state.writer,
             state.events.as_ref(),
             &state.currencies,
@@ -196,6 +197,7 @@ impl OrdersMutation {
         let order_id = ids::decode("input.orderId", NodeKind::Order, &input.order_id)?;
         let cx = PaymentContext {
             db: &state.writer,
+            reader: &state.db,
             events: state.events.as_ref(),
             provider: state.payments.as_ref(),
             billing: &state.config.billing,
@@ -282,6 +284,7 @@ impl OrdersMutation {
         };
         let cx = PaymentContext {
             db: &state.writer,
+            reader: &state.db,
             events: state.events.as_ref(),
             provider: state.payments.as_ref(),
             billing: &state.config.billing,

@@ -37,7 +37,8 @@ pub struct NewOrder {
 }
 
 /// Places an order: reserves the stock of every line and writes the order,
-/// its items and an order-card message in one transaction. The reservation is
+/// its items and an order-card message in one transaction on `db`. The
+/// checks before it read from `reader` (which may be `db`). The reservation is
 /// a conditional decrement (`stock >= quantity`), so the last unit can only go
 /// to one buyer, and a `CHECK` keeps stock from ever going negative. Returns
 /// the order and the caller's side of its conversation.
@@ -47,6 +48,7 @@ pub struct NewOrder {
 /// unknown, archived or foreign products and bad quantities; `CONFLICT` when a
 /// product is out of stock, or the client key was used for another order.
 pub async fn place(
+    reader: &impl ConnectionTrait,
     db: &(impl ConnectionTrait + TransactionTrait),
     events: &dyn EventBus,
     currencies: &CurrencyCache,
@@ -55,7 +57,7 @@ pub async fn place(
     input: NewOrder,
 ) -> Result<(order::Model, Side), Error> {
     let placer = actor.user_id()?;
-    let (conversation, side) = conversations::access(db, actor, input.conversation_id).await?;
+    let (conversation, side) = conversations::access(reader, actor, input.conversation_id).await?;
     check_lines(&input.items)?;
     let client_key = input
         .client_key
@@ -63,15 +65,15 @@ pub async fn place(
         .map(check_key("input.clientKey"))
         .transpose()?;
     if let Some(key) = &client_key
-        && let Some(existing) = find_by_client_key(db, placer, key).await?
+        && let Some(existing) = find_by_client_key(reader, placer, key).await?
     {
-        return same_order_or_conflict(db, existing, &conversation, &input.items)
+        return same_order_or_conflict(reader, existing, &conversation, &input.items)
             .await
             .map(|order| (order, side));
     }
     let shop_id = conversation.shop_id;
     let currency = currencies
-        .get(db, shop_id)
+        .get(reader, shop_id)
         .await?
         .ok_or_else(|| Error::internal("conversation without a shop"))?;
     let now = chrono::Utc::now();

@@ -42,8 +42,11 @@ use crate::payments::{ChargeOutcome, ChargeRequest, PaymentProvider, RefundReque
 
 /// What `pay` needs from the application.
 pub struct PaymentContext<'a, C> {
-    /// The database.
+    /// Where writes go (see `AppState::writer`).
     pub db: &'a C,
+    /// Where the reads that come before any write go, so that they do not
+    /// queue behind writes for SQLite's single writer. May be `db`.
+    pub reader: &'a C,
     /// Where to announce changes.
     pub events: &'a dyn EventBus,
     /// The processor.
@@ -75,7 +78,7 @@ pub async fn pay<C: ConnectionTrait + TransactionTrait>(
             "a payment method token is 1 to 256 characters",
         ));
     }
-    let (found, side) = orders::access(cx.db, actor, order_id).await?;
+    let (found, side) = orders::access(cx.reader, actor, order_id).await?;
     if side != Side::Customer {
         return Err(Error::Forbidden);
     }
@@ -83,7 +86,7 @@ pub async fn pay<C: ConnectionTrait + TransactionTrait>(
 
     // One read finds this key's attempt, if any, and the order's attempts
     // that may have charged without us knowing.
-    let (existing, unsettled) = charge_attempts(cx.db, &found, &key).await?;
+    let (existing, unsettled) = charge_attempts(cx.reader, &found, &key).await?;
     // A repeated key answers as the first time.
     if let Some(existing) = existing {
         if existing.order_id != order_id || existing.request_digest != digest {
@@ -92,7 +95,7 @@ pub async fn pay<C: ConnectionTrait + TransactionTrait>(
             ));
         }
         return match existing.status {
-            PaymentStatus::Succeeded => reload(cx.db, order_id).await,
+            PaymentStatus::Succeeded => reload(cx.reader, order_id).await,
             PaymentStatus::Failed => Err(Error::PaymentFailed {
                 reason: existing.failure_code.unwrap_or_else(|| "failed".to_owned()),
             }),

@@ -678,3 +678,32 @@ async fn the_conversation_follows_its_newest_message() {
     assert_eq!(after["lastMessage"]["text"], "second");
     assert_eq!(after["lastMessageAt"], after["lastMessage"]["sentAt"]);
 }
+
+#[tokio::test]
+async fn an_event_reaches_its_own_instance_at_once_and_the_others_through_the_database_each_once() {
+    use chatshop::events::{Event, EventBus, PostgresEventBus};
+    use std::time::Duration;
+    let database = TestDatabase::create_postgres().await;
+    let connect = || async {
+        sea_orm::Database::connect(&database.url)
+            .await
+            .expect("PostgreSQL")
+    };
+    let first = PostgresEventBus::start(connect().await).await.unwrap();
+    let second = PostgresEventBus::start(connect().await).await.unwrap();
+    let (mut on_first, mut on_second) = (first.subscribe(), second.subscribe());
+    let event = Event::ConversationChanged {
+        shop_id: uuid::Uuid::new_v4(),
+        conversation_id: uuid::Uuid::new_v4(),
+    };
+    first.publish(event.clone()).await;
+    // Delivered before the notification could have made its round trip.
+    assert_eq!(on_first.try_recv().ok(), Some(event.clone()));
+    let wait = Duration::from_secs(10);
+    let heard = tokio::time::timeout(wait, on_second.recv()).await;
+    assert_eq!(heard.ok().and_then(Result::ok), Some(event));
+    // Neither hears it a second time (the first skips its own notification).
+    let quiet = Duration::from_millis(300);
+    assert!(tokio::time::timeout(quiet, on_first.recv()).await.is_err());
+    assert!(tokio::time::timeout(quiet, on_second.recv()).await.is_err());
+}
