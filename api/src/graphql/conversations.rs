@@ -208,7 +208,14 @@ impl ConversationsMutation {
                 .transpose()?,
             category: input.category.map(Into::into),
         };
-        let message = messages::send(&state.db, &state.appender, ctx.actor(), new).await?;
+        let message = messages::send(
+            &state.db,
+            &state.appender,
+            &state.customer_conversations,
+            ctx.actor(),
+            new,
+        )
+        .await?;
         state.metrics.messages_sent.inc();
         Ok(SendMessagePayload {
             message: Message(message),

@@ -190,6 +190,71 @@ pub async fn access(
     }
 }
 
+/// The caller's place in a conversation: what sending a message needs.
+#[derive(Clone, Copy, Debug)]
+pub struct Participation {
+    pub conversation_id: Uuid,
+    pub shop_id: Uuid,
+    pub customer_id: Uuid,
+    pub side: Side,
+}
+
+/// The conversations people are the customer of, remembered. A
+/// conversation's customer and shop never change and conversations are
+/// never deleted, so what was found once stays true; a business member's
+/// access is looked up each time, since membership changes.
+#[derive(Default)]
+pub struct CustomerConversations {
+    /// `(customer, conversation) → shop`.
+    known: std::sync::RwLock<std::collections::HashMap<(Uuid, Uuid), Uuid>>,
+}
+
+/// How many conversations the cache remembers before it starts over.
+const CUSTOMER_CONVERSATIONS_LIMIT: usize = 100_000;
+
+impl CustomerConversations {
+    /// The caller's place in a conversation, as [`access`] finds it.
+    ///
+    /// # Errors
+    /// As [`access`].
+    pub async fn participation(
+        &self,
+        db: &impl ConnectionTrait,
+        actor: &Actor,
+        conversation_id: Uuid,
+    ) -> Result<Participation, Error> {
+        let caller = actor.user_id()?;
+        let remembered = self
+            .known
+            .read()
+            .ok()
+            .and_then(|known| known.get(&(caller, conversation_id)).copied());
+        if let Some(shop_id) = remembered {
+            return Ok(Participation {
+                conversation_id,
+                shop_id,
+                customer_id: caller,
+                side: Side::Customer,
+            });
+        }
+        let (found, side) = access(db, actor, conversation_id).await?;
+        if side == Side::Customer
+            && let Ok(mut known) = self.known.write()
+        {
+            if known.len() >= CUSTOMER_CONVERSATIONS_LIMIT {
+                known.clear();
+            }
+            known.insert((caller, conversation_id), found.shop_id);
+        }
+        Ok(Participation {
+            conversation_id,
+            shop_id: found.shop_id,
+            customer_id: found.customer_id,
+            side,
+        })
+    }
+}
+
 /// A conversation if the caller takes part in it.
 pub async fn get(
     db: &impl ConnectionTrait,

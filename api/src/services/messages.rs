@@ -53,10 +53,14 @@ pub struct NewMessage {
 pub(crate) async fn send(
     db: &impl ConnectionTrait,
     appender: &super::appender::MessageAppender,
+    customers: &conversations::CustomerConversations,
     actor: &Actor,
     input: NewMessage,
 ) -> Result<message::Model, Error> {
-    let (conversation, side) = conversations::access(db, actor, input.conversation_id).await?;
+    let conversation = customers
+        .participation(db, actor, input.conversation_id)
+        .await?;
+    let side = conversation.side;
     let text = check_text(input.text.as_deref(), input.product_id.is_some())?;
     let client_id = input
         .client_message_id
@@ -109,7 +113,7 @@ pub(crate) async fn send(
     let appended = appender
         .append(
             conversation.shop_id,
-            conversation.id,
+            conversation.conversation_id,
             Append {
                 author_kind,
                 author_id: Some(author_id),
@@ -130,7 +134,7 @@ pub(crate) async fn send(
             // The client id was used before: a retry gets the same message
             // back; a different message with the same id is a conflict.
             let existing = message::Entity::find()
-                .filter(message::Column::ConversationId.eq(conversation.id))
+                .filter(message::Column::ConversationId.eq(conversation.conversation_id))
                 .filter(message::Column::ClientMessageId.eq(client_id))
                 .one(db)
                 .await?
