@@ -603,6 +603,12 @@ async fn fan_out(
             samples.lock().unwrap().extend(local);
         }));
     }
+    // A second at the same rate first, not measured: connections are open
+    // and statements prepared when the clock starts (readers skip these).
+    let warm_up = send_at_rate(sender, &agent, &conversation_id, rate, rate, "w=", origin).await;
+    for send in warm_up {
+        send.await?;
+    }
     let cpu_before = receiver.cpu()
         + if std::ptr::eq(sender, receiver) {
             Duration::ZERO
@@ -611,27 +617,7 @@ async fn fan_out(
         };
     let started = Instant::now();
     let total = rate * duration.as_secs();
-    let interval = Duration::from_secs_f64(1.0 / rate as f64);
-    let in_flight = Arc::new(tokio::sync::Semaphore::new(256));
-    let mut sends = Vec::new();
-    for i in 0..total {
-        let due = started + interval * u32::try_from(i).unwrap_or(u32::MAX);
-        tokio::time::sleep_until(due.into()).await;
-        let permit = in_flight.clone().acquire_owned().await?;
-        let (http, url, agent, conversation_id) = (
-            sender.http.clone(),
-            format!("{}/graphql", sender.base),
-            agent.clone(),
-            conversation_id.clone(),
-        );
-        sends.push(tokio::spawn(async move {
-            let text = format!("t={}", origin.elapsed().as_micros());
-            let body = json!({ "query": "mutation($input: SendMessageInput!) { sendMessage(input: $input) { message { seq } } }", "variables": { "input": { "conversationId": conversation_id, "text": text } } });
-            let response = http.post(url).bearer_auth(agent).json(&body).send().await;
-            drop(permit);
-            response.is_ok_and(|r| r.status().is_success())
-        }));
-    }
+    let sends = send_at_rate(sender, &agent, &conversation_id, rate, total, "t=", origin).await;
     let mut failed = 0;
     for send in sends {
         if !send.await.unwrap_or(false) {
@@ -681,6 +667,45 @@ async fn messaging(db: &str, duration: Duration) -> Result<(), BoxError> {
         );
     }
     Ok(())
+}
+
+/// Sends `total` messages at `rate` per second (open loop), each text
+/// `prefix` and its send time in µs since `origin`; returns the sends, each
+/// saying whether it succeeded.
+async fn send_at_rate(
+    sender: &Server,
+    agent: &str,
+    conversation_id: &str,
+    rate: u64,
+    total: u64,
+    prefix: &'static str,
+    origin: Instant,
+) -> Vec<tokio::task::JoinHandle<bool>> {
+    let started = Instant::now();
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(256));
+    let mut sends = Vec::new();
+    for i in 0..total {
+        let due = started + interval * u32::try_from(i).unwrap_or(u32::MAX);
+        tokio::time::sleep_until(due.into()).await;
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            break;
+        };
+        let (http, url, agent, conversation_id) = (
+            sender.http.clone(),
+            format!("{}/graphql", sender.base),
+            agent.to_owned(),
+            conversation_id.to_owned(),
+        );
+        sends.push(tokio::spawn(async move {
+            let text = format!("{prefix}{}", origin.elapsed().as_micros());
+            let body = json!({ "query": "mutation($input: SendMessageInput!) { sendMessage(input: $input) { message { seq } } }", "variables": { "input": { "conversationId": conversation_id, "text": text } } });
+            let response = http.post(url).bearer_auth(agent).json(&body).send().await;
+            drop(permit);
+            response.is_ok_and(|r| r.status().is_success())
+        }));
+    }
+    sends
 }
 
 /// Durable send throughput: 16 customers, each in their own conversation,
