@@ -40,7 +40,7 @@ pub(crate) struct StateInner {
     pub accounts: Arc<crate::auth::accounts::ActiveAccounts>,
     pub payments: Arc<dyn PaymentProvider>,
     pub currencies: crate::services::shops::CurrencyCache,
-    pub customer_conversations: crate::services::conversations::CustomerConversations,
+    pub participations: crate::services::conversations::Participations,
     pub metrics: crate::metrics::Metrics,
     /// Set when the server shuts down; WebSockets watch it.
     pub stopping: tokio::sync::watch::Sender<bool>,
@@ -299,7 +299,7 @@ impl ChatshopBuilder {
             accounts,
             payments,
             currencies: crate::services::shops::CurrencyCache::default(),
-            customer_conversations: Default::default(),
+            participations: Default::default(),
             metrics: crate::metrics::Metrics::new(),
             stopping: tokio::sync::watch::Sender::new(false),
             tokens,

@@ -211,7 +211,7 @@ impl ConversationsMutation {
         let message = messages::send(
             &state.db,
             &state.appender,
-            &state.customer_conversations,
+            &state.participations,
             ctx.actor(),
             new,
         )

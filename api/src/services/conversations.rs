@@ -199,20 +199,28 @@ pub struct Participation {
     pub side: Side,
 }
 
-/// The conversations people are the customer of, remembered. A
+/// Who takes part in which conversation, remembered for sends. A
 /// conversation's customer and shop never change and conversations are
-/// never deleted, so what was found once stays true; a business member's
-/// access is looked up each time, since membership changes.
+/// never deleted, so a customer's place, once found, stays true. A shop
+/// member's place is remembered for [`MEMBERSHIP_FOR`]: members leave only
+/// by erasing their account, which closes it on every instance at once (see
+/// `auth::accounts`), and a membership changed behind Chatshop's back shows
+/// within that time.
 #[derive(Default)]
-pub struct CustomerConversations {
-    /// `(customer, conversation) → shop`.
-    known: std::sync::RwLock<std::collections::HashMap<(Uuid, Uuid), Uuid>>,
+pub struct Participations {
+    /// `(caller, conversation) → (place, when it was found)`.
+    known: std::sync::RwLock<
+        std::collections::HashMap<(Uuid, Uuid), (Participation, std::time::Instant)>,
+    >,
 }
 
-/// How many conversations the cache remembers before it starts over.
-const CUSTOMER_CONVERSATIONS_LIMIT: usize = 100_000;
+/// How long a shop member's place in a conversation is taken as found.
+pub const MEMBERSHIP_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
-impl CustomerConversations {
+/// How many places the cache remembers before it starts over.
+const PARTICIPATIONS_LIMIT: usize = 100_000;
+
+impl Participations {
     /// The caller's place in a conversation, as [`access`] finds it.
     ///
     /// # Errors
@@ -229,29 +237,28 @@ impl CustomerConversations {
             .read()
             .ok()
             .and_then(|known| known.get(&(caller, conversation_id)).copied());
-        if let Some(shop_id) = remembered {
-            return Ok(Participation {
-                conversation_id,
-                shop_id,
-                customer_id: caller,
-                side: Side::Customer,
-            });
+        if let Some((place, found_at)) = remembered
+            && (place.side == Side::Customer || found_at.elapsed() < MEMBERSHIP_FOR)
+        {
+            return Ok(place);
         }
         let (found, side) = access(db, actor, conversation_id).await?;
-        if side == Side::Customer
-            && let Ok(mut known) = self.known.write()
-        {
-            if known.len() >= CUSTOMER_CONVERSATIONS_LIMIT {
-                known.clear();
-            }
-            known.insert((caller, conversation_id), found.shop_id);
-        }
-        Ok(Participation {
+        let place = Participation {
             conversation_id,
             shop_id: found.shop_id,
             customer_id: found.customer_id,
             side,
-        })
+        };
+        if let Ok(mut known) = self.known.write() {
+            if known.len() >= PARTICIPATIONS_LIMIT {
+                known.clear();
+            }
+            known.insert(
+                (caller, conversation_id),
+                (place, std::time::Instant::now()),
+            );
+        }
+        Ok(place)
     }
 }
 

@@ -53,11 +53,11 @@ pub struct NewMessage {
 pub(crate) async fn send(
     db: &impl ConnectionTrait,
     appender: &super::appender::MessageAppender,
-    customers: &conversations::CustomerConversations,
+    participations: &conversations::Participations,
     actor: &Actor,
     input: NewMessage,
 ) -> Result<message::Model, Error> {
-    let conversation = customers
+    let conversation = participations
         .participation(db, actor, input.conversation_id)
         .await?;
     let side = conversation.side;

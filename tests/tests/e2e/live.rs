@@ -707,3 +707,31 @@ async fn an_event_reaches_its_own_instance_at_once_and_the_others_through_the_da
     assert!(tokio::time::timeout(quiet, on_first.recv()).await.is_err());
     assert!(tokio::time::timeout(quiet, on_second.recv()).await.is_err());
 }
+
+#[tokio::test]
+async fn a_membership_removed_behind_chatshops_back_stops_sends_within_a_second() {
+    use sea_orm::ConnectionTrait;
+    let scene = scene().await;
+    let conversation_id = scene.start().await;
+    let sent = scene.send(&scene.agent, &conversation_id, "first").await;
+    assert_eq!(sent["text"], "first");
+    scene
+        .app
+        .chatshop
+        .database()
+        .execute_unprepared(&format!(
+            "DELETE FROM shop_members WHERE user_id = (SELECT id FROM users WHERE email = '{}')",
+            scene.agent.email
+        ))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let refused = scene
+        .app
+        .gql(SEND)
+        .vars(json!({ "input": { "conversationId": conversation_id, "text": "second" } }))
+        .as_user(&scene.agent)
+        .send()
+        .await;
+    assert_eq!(refused.code(), "NOT_FOUND");
+}
