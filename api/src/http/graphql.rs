@@ -283,8 +283,13 @@ async fn execute(
             Lookup::Miss(seen) => generation = Some(seen),
         }
     }
-    let consulted = Arc::new(ViewerConsulted::default());
-    let mut request = into_request(params, actor).data(consulted.clone());
+    let mut request = into_request(params, actor);
+    // Only an answer that may be kept needs to know whether it was personal.
+    let consulted = generation.map(|_| Arc::new(ViewerConsulted::default()));
+    if let Some(consulted) = &consulted {
+        request = request.data(consulted.clone());
+    }
+    let personal = || consulted.as_ref().is_none_or(|c| c.get());
     state.executor.parse(&mut request);
     if method == Method::Get {
         // Over GET only queries run: GET must stay safe to repeat and to
@@ -327,7 +332,7 @@ async fn execute(
         Some((key, generation, field))
             if response.errors.is_empty()
                 && response.http_headers.is_empty()
-                && (anonymous || !consulted.get()) =>
+                && (anonymous || !personal()) =>
         {
             let Ok(body) = serde_json::to_vec(&response) else {
                 return graphql_response(media, response);
@@ -337,7 +342,7 @@ async fn execute(
                 body: body.clone(),
                 field,
             };
-            responses.store(key, generation, !consulted.get(), kept);
+            responses.store(key, generation, !personal(), kept);
             body_response(media, body)
         }
         _ => graphql_response(media, response),

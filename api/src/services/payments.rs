@@ -221,20 +221,15 @@ async fn record_claim(
         txn.rollback().await?;
         return Ok(None);
     }
-    let inserted = payment::Entity::insert(payment::ActiveModel {
-        id: Set(attempt_id),
-        order_id: Set(found.id),
-        kind: Set(PaymentKind::Charge),
-        idempotency_key: Set(key.to_owned()),
-        request_digest: Set(digest.to_owned()),
-        amount_minor: Set(found.total_minor),
-        currency: Set(found.currency.clone()),
-        status: Set(PaymentStatus::Pending),
-        failure_code: Set(None),
-        provider_reference: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    })
+    let inserted = payment::Entity::insert(pending_attempt(
+        attempt_id,
+        found,
+        PaymentKind::Charge,
+        key.to_owned(),
+        digest.to_owned(),
+        found.total_minor,
+        now,
+    ))
     .exec_with_returning(&txn)
     .await;
     match inserted {
@@ -246,6 +241,32 @@ async fn record_claim(
             txn.rollback().await?;
             Err(err)
         }
+    }
+}
+
+/// A new `PENDING` attempt to move `amount_minor` of `order`'s currency.
+fn pending_attempt(
+    id: Uuid,
+    order: &order::Model,
+    kind: PaymentKind,
+    idempotency_key: String,
+    request_digest: String,
+    amount_minor: i64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> payment::ActiveModel {
+    payment::ActiveModel {
+        id: Set(id),
+        order_id: Set(order.id),
+        kind: Set(kind),
+        idempotency_key: Set(idempotency_key),
+        request_digest: Set(request_digest),
+        amount_minor: Set(amount_minor),
+        currency: Set(order.currency.clone()),
+        status: Set(PaymentStatus::Pending),
+        failure_code: Set(None),
+        provider_reference: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
     }
 }
 
@@ -570,20 +591,15 @@ pub async fn refund<C: ConnectionTrait + TransactionTrait>(
     let now = chrono::Utc::now();
     let attempt = match find_attempt(cx.db, PaymentKind::Refund, &key).await? {
         Some(existing) => existing,
-        None => payment::Entity::insert(payment::ActiveModel {
-            id: Set(new_id()),
-            order_id: Set(order_id),
-            kind: Set(PaymentKind::Refund),
-            idempotency_key: Set(key.clone()),
-            request_digest: Set(digest),
-            amount_minor: Set(amount),
-            currency: Set(found.currency.clone()),
-            status: Set(PaymentStatus::Pending),
-            failure_code: Set(None),
-            provider_reference: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-        })
+        None => payment::Entity::insert(pending_attempt(
+            new_id(),
+            &found,
+            PaymentKind::Refund,
+            key.clone(),
+            digest,
+            amount,
+            now,
+        ))
         .exec_with_returning(cx.db)
         .await
         .map_err(crate::error::on_unique_violation(

@@ -461,36 +461,22 @@ async fn catalog(db: &str, duration: Duration) -> Result<(), BoxError> {
         "query": "query($shopId: ID!) { products(shopId: $shopId, first: 20) { edges { cursor node { id name price { amount currencyCode } stock inStock sku } } pageInfo { hasNextPage endCursor } } }",
         "variables": { "shopId": shop_id }
     });
-    for connections in [1, 16, 64] {
-        http_load(&server, "/graphql", query.clone(), connections, duration)
-            .await
-            .row(
-                "catalog",
-                &format!("products(first: 20), {connections} conn"),
-                "req",
-            );
-    }
+    page_rows(&server, &query, None, &[1, 16, 64], "", duration).await;
     // No resolver of this page asks who the caller is, so signed-in
     // shoppers share the kept answer too.
     let shopper = server
         .sign_in("customer@demo.chatshop.dev", "demo-password")
         .await?;
-    for connections in [1, 16, 64] {
-        http_load_as(
-            &server,
-            "/graphql",
-            query.clone(),
-            Some(&shopper),
-            connections,
-            duration,
-        )
-        .await
-        .row(
-            "catalog",
-            &format!("products(first: 20), signed in, {connections} conn"),
-            "req",
-        );
-    }
+    let signed_in = Some(shopper.as_str());
+    page_rows(
+        &server,
+        &query,
+        signed_in,
+        &[1, 16, 64],
+        "signed in, ",
+        duration,
+    )
+    .await;
     http_load(
         &server,
         "/graphql",
@@ -504,23 +490,37 @@ async fn catalog(db: &str, duration: Duration) -> Result<(), BoxError> {
 
     // What resolving the page costs: the same load with nothing kept.
     let server = start_server_with(database, 28309, &["--anonymous-cache-ms", "0"]).await?;
-    for connections in [1, 64] {
+    let label = "every page resolved, ";
+    page_rows(&server, &query, signed_in, &[1, 64], label, duration).await;
+    Ok(())
+}
+
+/// One catalog row per connection count: the page `query` loaded as
+/// `token`'s owner (anonymous without one).
+async fn page_rows(
+    server: &Server,
+    query: &Value,
+    token: Option<&str>,
+    connection_counts: &[usize],
+    label: &str,
+    duration: Duration,
+) {
+    for &connections in connection_counts {
         http_load_as(
-            &server,
+            server,
             "/graphql",
             query.clone(),
-            Some(&shopper),
+            token,
             connections,
             duration,
         )
         .await
         .row(
             "catalog",
-            &format!("products(first: 20), every page resolved, {connections} conn"),
+            &format!("products(first: 20), {label}{connections} conn"),
             "req",
         );
     }
-    Ok(())
 }
 
 /// A conversation with a customer and the demo agent, ready for messages.
