@@ -30,8 +30,19 @@ struct ServeArgs {
     config: chatshop::Config,
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
+fn main() -> Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        // Password hashes run on the blocking pool, each with a 19 MiB work
+        // area that the allocator keeps for as long as the thread that
+        // freed it lives: let idle hashing threads go after a second, not
+        // tokio's default ten, so sign-ins do not hold memory long.
+        .thread_keep_alive(std::time::Duration::from_secs(1))
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> Result<()> {
     // `chatshop` and `chatshop --listen …` mean `chatshop serve …`.
     let mut args: Vec<_> = std::env::args_os().collect();
     let first = args.get(1).and_then(|a| a.to_str()).unwrap_or("");
