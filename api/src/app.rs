@@ -49,6 +49,23 @@ pub(crate) struct StateInner {
     pub config: Config,
 }
 
+impl StateInner {
+    /// What placing, paying and refunding orders need.
+    pub(crate) fn order_context(
+        &self,
+    ) -> crate::services::orders::OrderContext<'_, DatabaseConnection> {
+        crate::services::orders::OrderContext {
+            db: &self.writer,
+            reader: &self.db,
+            events: self.events.as_ref(),
+            currencies: &self.currencies,
+            participations: &self.participations,
+            provider: self.payments.as_ref(),
+            billing: &self.config.billing,
+        }
+    }
+}
+
 impl Deref for AppState {
     type Target = StateInner;
 

@@ -10,7 +10,7 @@ use super::types::{Order, OrderStatus};
 use crate::domain::ids::{self, NodeKind};
 use crate::services::conversations::Side;
 use crate::services::orders::{self, NewOrder, OrderFilter};
-use crate::services::payments::{self, PaymentContext};
+use crate::services::payments;
 use crate::services::shops;
 
 #[derive(Default)]
@@ -169,16 +169,7 @@ impl OrdersMutation {
             items,
             client_key: input.client_key,
         };
-        let (model, side) = orders::place(
-            &state.db,
-            &state.writer,
-            state.events.as_ref(),
-            &state.currencies,
-            &state.config.billing,
-            ctx.actor(),
-            new,
-        )
-        .await?;
+        let (model, side) = orders::place(&state.order_context(), ctx.actor(), new).await?;
         Ok(OrderPayload {
             order: Order { model, side },
         })
@@ -195,13 +186,7 @@ impl OrdersMutation {
     ) -> Result<OrderPayload> {
         let state = ctx.state()?;
         let order_id = ids::decode("input.orderId", NodeKind::Order, &input.order_id)?;
-        let cx = PaymentContext {
-            db: &state.writer,
-            reader: &state.db,
-            events: state.events.as_ref(),
-            provider: state.payments.as_ref(),
-            billing: &state.config.billing,
-        };
+        let cx = state.order_context();
         let paid = payments::pay(
             &cx,
             ctx.actor(),
@@ -282,13 +267,7 @@ impl OrdersMutation {
                 Some(lines)
             }
         };
-        let cx = PaymentContext {
-            db: &state.writer,
-            reader: &state.db,
-            events: state.events.as_ref(),
-            provider: state.payments.as_ref(),
-            billing: &state.config.billing,
-        };
+        let cx = state.order_context();
         let model =
             payments::refund(&cx, ctx.actor(), order_id, lines, &input.idempotency_key).await?;
         let (_, side) = orders::access(&state.writer, ctx.actor(), order_id).await?;

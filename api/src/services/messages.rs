@@ -191,15 +191,6 @@ pub(crate) async fn append_in(
     conversation_id: Uuid,
     new: Append,
 ) -> Result<message::Model, sea_orm::DbErr> {
-    const POSTGRES: &str = "WITH next AS ( \
-            UPDATE conversations SET last_seq = last_seq + 1, last_message_at = $1, updated_at = $1 \
-            WHERE id = $2 RETURNING last_seq) \
-        INSERT INTO messages (id, conversation_id, seq, author_kind, author_id, kind, body, \
-            product_id, order_id, category, client_message_id, request_digest, status, \
-            delivered_at, read_at, redacted_at, created_at) \
-        SELECT $3, $2, next.last_seq, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-            NULL, NULL, NULL, $1 FROM next \
-        RETURNING *";
     // SQLite hands out `seq`s under its single write lock, which the insert
     // holds from the read of `last_seq` to the end of the transaction.
     const SQLITE: &str = "INSERT INTO messages (id, conversation_id, seq, author_kind, author_id, \
@@ -208,13 +199,30 @@ pub(crate) async fn append_in(
         SELECT ?3, ?2, last_seq + 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
             NULL, NULL, NULL, ?1 FROM conversations WHERE id = ?2 \
         RETURNING *";
+    static POSTGRES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("WITH {} SELECT * FROM appended", postgres_append(1, None))
+    });
     let backend = txn.get_database_backend();
     let sql = if backend == DbBackend::Postgres {
-        POSTGRES
+        POSTGRES.as_str()
     } else {
         SQLITE
     };
-    let values: Vec<sea_orm::Value> = vec![
+    message::Entity::find()
+        .from_raw_sql(sea_orm::Statement::from_sql_and_values(
+            backend,
+            sql,
+            append_values(conversation_id, new),
+        ))
+        .one(txn)
+        .await?
+        .ok_or_else(|| sea_orm::DbErr::RecordNotFound("conversation".to_owned()))
+}
+
+/// The 13 values an append binds, in the order of [`postgres_append`]'s
+/// parameters (and of `append_in`'s SQLite statement).
+pub(crate) fn append_values(conversation_id: Uuid, new: Append) -> Vec<sea_orm::Value> {
+    vec![
         chrono::Utc::now().into(),
         conversation_id.into(),
         new_id().into(),
@@ -228,15 +236,52 @@ pub(crate) async fn append_in(
         new.client_message_id.into(),
         new.request_digest.into(),
         DeliveryStatus::Sent.to_value().into(),
-    ];
-    message::Entity::find()
-        .from_raw_sql(sea_orm::Statement::from_sql_and_values(
-            backend, sql, values,
-        ))
-        .one(txn)
-        .await?
-        .ok_or_else(|| sea_orm::DbErr::RecordNotFound("conversation".to_owned()))
+    ]
 }
+
+/// PostgreSQL: two common table expressions that append a message, for a
+/// statement that does more in the same round trip. `next_seq` takes the
+/// conversation's next `seq`, `appended` inserts the message (and returns
+/// it). The [`append_values`] are bound from parameter `$first` on. With a
+/// `guard` (the name of an earlier expression), nothing is appended unless
+/// the guard returned a row.
+pub(crate) fn postgres_append(first: usize, guard: Option<&str>) -> String {
+    let p: Vec<String> = (first..first + 13).map(|n| format!("${n}")).collect();
+    let guard = guard.map_or_else(String::new, |g| format!(" AND EXISTS (SELECT 1 FROM {g})"));
+    format!(
+        "next_seq AS ( \
+            UPDATE conversations SET last_seq = last_seq + 1, last_message_at = {now}, \
+                updated_at = {now} \
+            WHERE id = {conversation}{guard} RETURNING last_seq), \
+        appended AS ( \
+            INSERT INTO messages ({MESSAGE_COLUMNS}) \
+            SELECT {id}, {conversation}, next_seq.last_seq, {rest}, NULL, NULL, NULL, {now} \
+            FROM next_seq RETURNING *)",
+        now = p[0],
+        conversation = p[1],
+        id = p[2],
+        rest = p[3..].join(", "),
+    )
+}
+
+/// The columns of [`postgres_append`]'s `appended`, each renamed with
+/// `prefix`, for a statement that returns the message beside other rows
+/// (read back with `message::Model::from_query_result(row, prefix)`).
+pub(crate) fn appended_columns(prefix: &str) -> String {
+    MESSAGE_COLUMNS
+        .split(',')
+        .map(|column| {
+            let column = column.trim();
+            format!("appended.{column} AS {prefix}{column}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The columns of `messages`.
+pub(crate) const MESSAGE_COLUMNS: &str = "id, conversation_id, seq, author_kind, author_id, kind, \
+    body, product_id, order_id, category, client_message_id, request_digest, status, \
+    delivered_at, read_at, redacted_at, created_at";
 
 fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
     matches!(

@@ -4,15 +4,16 @@
 use std::collections::HashSet;
 
 use chatshop_entity::enums::{AuthorKind, MessageCategory, MessageKind, OrderStatus};
-use chatshop_entity::{conversation, message, order, order_item, product};
+use chatshop_entity::{message, order, order_item, product};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement, TransactionSession, TransactionTrait,
+    ActiveEnum, ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionSession,
+    TransactionTrait,
 };
 use uuid::Uuid;
 
-use super::conversations::{self, Side};
+use super::conversations::{self, Participations, Side};
 use super::messages::{self, Append};
 use super::shops::CurrencyCache;
 use super::{new_id, paginate};
@@ -24,6 +25,7 @@ use crate::domain::money::format_decimal;
 use crate::domain::order::{MAX_LINES, MAX_QUANTITY, line_total, platform_fee};
 use crate::domain::page::{Page, PageRequest};
 use crate::events::{Event, EventBus};
+use crate::payments::PaymentProvider;
 
 /// An order to place (raw input).
 #[derive(Debug)]
@@ -36,28 +38,48 @@ pub struct NewOrder {
     pub client_key: Option<String>,
 }
 
+/// What placing and paying orders need from the application.
+pub struct OrderContext<'a, C> {
+    /// Where writes go (see `AppState::writer`).
+    pub db: &'a C,
+    /// Where the reads that come before any write go, so that they do not
+    /// queue behind writes for SQLite's single writer. May be `db`.
+    pub reader: &'a C,
+    /// Where to announce changes.
+    pub events: &'a dyn EventBus,
+    /// Shops' currencies (they never change).
+    pub currencies: &'a CurrencyCache,
+    /// Callers' places in conversations, as recently found.
+    pub participations: &'a Participations,
+    /// The payment processor.
+    pub provider: &'a dyn PaymentProvider,
+    /// Timeouts and rates.
+    pub billing: &'a BillingConfig,
+}
+
 /// Places an order: reserves the stock of every line and writes the order,
-/// its items and an order-card message in one transaction on `db`. The
-/// checks before it read from `reader` (which may be `db`). The reservation is
-/// a conditional decrement (`stock >= quantity`), so the last unit can only go
-/// to one buyer, and a `CHECK` keeps stock from ever going negative. Returns
-/// the order and the caller's side of its conversation.
+/// its items and an order-card message in one transaction. The checks
+/// before it read from `cx.reader`. The reservation is a conditional
+/// decrement (`stock >= quantity`), so the last unit can only go to one
+/// buyer, and a `CHECK` keeps stock from ever going negative. Returns the
+/// order and the caller's side of its conversation.
 ///
 /// # Errors
 /// `NOT_FOUND` for non-participants; `BAD_USER_INPUT` for empty, duplicate,
 /// unknown, archived or foreign products and bad quantities; `CONFLICT` when a
 /// product is out of stock, or the client key was used for another order.
-pub async fn place(
-    reader: &impl ConnectionTrait,
-    db: &(impl ConnectionTrait + TransactionTrait),
-    events: &dyn EventBus,
-    currencies: &CurrencyCache,
-    billing: &BillingConfig,
+pub async fn place<C: ConnectionTrait + TransactionTrait>(
+    cx: &OrderContext<'_, C>,
     actor: &Actor,
     input: NewOrder,
 ) -> Result<(order::Model, Side), Error> {
     let placer = actor.user_id()?;
-    let (conversation, side) = conversations::access(reader, actor, input.conversation_id).await?;
+    let (reader, db, events) = (cx.reader, cx.db, cx.events);
+    let conversation = cx
+        .participations
+        .participation(reader, actor, input.conversation_id)
+        .await?;
+    let side = conversation.side;
     check_lines(&input.items)?;
     let client_key = input
         .client_key
@@ -67,12 +89,18 @@ pub async fn place(
     if let Some(key) = &client_key
         && let Some(existing) = find_by_client_key(reader, placer, key).await?
     {
-        return same_order_or_conflict(reader, existing, &conversation, &input.items)
-            .await
-            .map(|order| (order, side));
+        return same_order_or_conflict(
+            reader,
+            existing,
+            conversation.conversation_id,
+            &input.items,
+        )
+        .await
+        .map(|order| (order, side));
     }
     let shop_id = conversation.shop_id;
-    let currency = currencies
+    let currency = cx
+        .currencies
         .get(reader, shop_id)
         .await?
         .ok_or_else(|| Error::internal("conversation without a shop"))?;
@@ -102,35 +130,70 @@ pub async fn place(
             .checked_add(line_total(found.price_minor, *quantity)?)
             .ok_or_else(|| Error::invalid("input.items", "the order total is too large"))?;
     }
-    let fee = platform_fee(subtotal, billing.take_rate_bps)?;
+    let fee = platform_fee(subtotal, cx.billing.take_rate_bps)?;
     let ttl = chrono::Duration::seconds(
-        i64::try_from(billing.reservation_ttl_secs).unwrap_or(i64::MAX / 1_000),
+        i64::try_from(cx.billing.reservation_ttl_secs).unwrap_or(i64::MAX / 1_000),
     );
-    let inserted = order::Entity::insert(order::ActiveModel {
-        id: Set(order_id),
-        conversation_id: Set(conversation.id),
-        shop_id: Set(shop_id),
-        customer_id: Set(conversation.customer_id),
-        placed_by_id: Set(placer),
-        status: Set(OrderStatus::PendingPayment),
-        currency: Set(currency.code().to_owned()),
-        subtotal_minor: Set(subtotal),
-        platform_fee_minor: Set(fee),
-        total_minor: Set(subtotal),
-        refunded_minor: Set(0),
-        client_key: Set(client_key.clone()),
-        reserved_until: Set(now + ttl),
-        payment_attempt_id: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        paid_at: Set(None),
-        fulfilled_at: Set(None),
-        cancelled_at: Set(None),
-    })
-    .exec_with_returning(&txn)
-    .await;
-    let placed = match inserted {
-        Ok(placed) => placed,
+    let intended = order::Model {
+        id: order_id,
+        conversation_id: conversation.conversation_id,
+        shop_id,
+        customer_id: conversation.customer_id,
+        placed_by_id: placer,
+        status: OrderStatus::PendingPayment,
+        currency: currency.code().to_owned(),
+        subtotal_minor: subtotal,
+        platform_fee_minor: fee,
+        total_minor: subtotal,
+        refunded_minor: 0,
+        client_key: client_key.clone(),
+        reserved_until: now + ttl,
+        payment_attempt_id: None,
+        created_at: now,
+        updated_at: now,
+        paid_at: None,
+        fulfilled_at: None,
+        cancelled_at: None,
+    };
+    let lines = reserved
+        .iter()
+        .map(|(found, quantity)| order_item::Model {
+            id: new_id(),
+            order_id,
+            product_id: Some(found.id),
+            name: found.name.clone(),
+            unit_price_minor: found.price_minor,
+            quantity: *quantity,
+            refunded_quantity: 0,
+            stock_reserved: found.stock.is_some(),
+        })
+        .collect::<Vec<_>>();
+    let summary = reserved
+        .iter()
+        .map(|(found, quantity)| format!("{quantity} × {}", found.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (author_kind, category) = match side {
+        Side::Customer => (AuthorKind::Customer, None),
+        Side::Business(_) => (AuthorKind::Agent, Some(MessageCategory::Utility)),
+    };
+    let card = Append {
+        author_kind,
+        author_id: Some(placer),
+        kind: MessageKind::OrderCard,
+        body: format!(
+            "Order: {summary}. Total {} {}.",
+            format_decimal(subtotal, currency.exponent()),
+            currency.code()
+        ),
+        product_id: None,
+        order_id: Some(order_id),
+        category,
+        client_message_id: None,
+        request_digest: None,
+    };
+    let (placed, card) = match record(&txn, intended, lines, card).await {
+        Ok(recorded) => recorded,
         Err(err)
             if matches!(
                 err.sql_err(),
@@ -143,61 +206,123 @@ pub async fn place(
             let existing = find_by_client_key(db, placer, &key)
                 .await?
                 .ok_or_else(|| Error::internal("order vanished after a unique violation"))?;
-            return same_order_or_conflict(db, existing, &conversation, &input.items)
-                .await
-                .map(|order| (order, side));
+            return same_order_or_conflict(
+                db,
+                existing,
+                conversation.conversation_id,
+                &input.items,
+            )
+            .await
+            .map(|order| (order, side));
         }
         Err(err) => return Err(err.into()),
     };
-    let items = reserved
-        .iter()
-        .map(|(found, quantity)| order_item::ActiveModel {
-            id: Set(new_id()),
-            order_id: Set(order_id),
-            product_id: Set(Some(found.id)),
-            name: Set(found.name.clone()),
-            unit_price_minor: Set(found.price_minor),
-            quantity: Set(*quantity),
-            refunded_quantity: Set(0),
-            stock_reserved: Set(found.stock.is_some()),
-        })
-        .collect::<Vec<_>>();
-    order_item::Entity::insert_many(items)
-        .exec_without_returning(&txn)
-        .await?;
-
-    let summary = reserved
-        .iter()
-        .map(|(found, quantity)| format!("{quantity} × {}", found.name))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let (author_kind, category) = match side {
-        Side::Customer => (AuthorKind::Customer, None),
-        Side::Business(_) => (AuthorKind::Agent, Some(MessageCategory::Utility)),
-    };
-    let card = messages::append(
-        &txn,
-        conversation.id,
-        Append {
-            author_kind,
-            author_id: Some(placer),
-            kind: MessageKind::OrderCard,
-            body: format!(
-                "Order: {summary}. Total {} {}.",
-                format_decimal(subtotal, currency.exponent()),
-                currency.code()
-            ),
-            product_id: None,
-            order_id: Some(order_id),
-            category,
-            client_message_id: None,
-            request_digest: None,
-        },
-    )
-    .await?;
     txn.commit().await?;
     publish_with_message(events, &placed, Some(card)).await;
     Ok((placed, side))
+}
+
+/// Writes a placed order, its lines and its order card in `txn` (after
+/// the stock was taken); returns the order and the card as stored. One
+/// statement on PostgreSQL, three on SQLite (where statements do not cross a
+/// network).
+async fn record(
+    txn: &impl ConnectionTrait,
+    intended: order::Model,
+    lines: Vec<order_item::Model>,
+    card: Append,
+) -> Result<(order::Model, message::Model), sea_orm::DbErr> {
+    static POSTGRES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "WITH placed AS ( \
+                INSERT INTO orders (id, conversation_id, shop_id, customer_id, placed_by_id, \
+                    status, currency, subtotal_minor, platform_fee_minor, total_minor, \
+                    refunded_minor, client_key, reserved_until, payment_attempt_id, created_at, \
+                    updated_at, paid_at, fulfilled_at, cancelled_at) \
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, $14, $15, \
+                    NULL, NULL, NULL) \
+                RETURNING *), \
+            lines AS ( \
+                INSERT INTO order_items (id, order_id, product_id, name, unit_price_minor, \
+                    quantity, refunded_quantity, stock_reserved) \
+                SELECT line.id, placed.id, line.product_id, line.name, line.unit_price_minor, \
+                    line.quantity, 0, line.stock_reserved \
+                FROM placed, unnest($16::uuid[], $17::uuid[], $18::text[], $19::bigint[], \
+                    $20::bigint[], $21::bool[]) \
+                    AS line(id, product_id, name, unit_price_minor, quantity, stock_reserved)), \
+            {} \
+            SELECT placed.*, {} FROM placed, appended",
+            messages::postgres_append(22, Some("placed")),
+            messages::appended_columns(CARD_PREFIX),
+        )
+    });
+    const CARD_PREFIX: &str = "card_";
+    let backend = txn.get_database_backend();
+    if backend != DbBackend::Postgres {
+        let placed = order::Entity::insert(order::ActiveModel::from(intended).reset_all())
+            .exec_with_returning(txn)
+            .await?;
+        let lines = lines
+            .into_iter()
+            .map(|line| order_item::ActiveModel::from(line).reset_all());
+        order_item::Entity::insert_many(lines)
+            .exec_without_returning(txn)
+            .await?;
+        let card = messages::append(txn, placed.conversation_id, card).await?;
+        return Ok((placed, card));
+    }
+    let mut values: Vec<sea_orm::Value> = vec![
+        intended.id.into(),
+        intended.conversation_id.into(),
+        intended.shop_id.into(),
+        intended.customer_id.into(),
+        intended.placed_by_id.into(),
+        intended.status.to_value().into(),
+        intended.currency.into(),
+        intended.subtotal_minor.into(),
+        intended.platform_fee_minor.into(),
+        intended.total_minor.into(),
+        intended.refunded_minor.into(),
+        intended.client_key.into(),
+        intended.reserved_until.into(),
+        intended.created_at.into(),
+        intended.updated_at.into(),
+        lines.iter().map(|l| l.id).collect::<Vec<_>>().into(),
+        lines
+            .iter()
+            .map(|l| l.product_id.unwrap_or_default())
+            .collect::<Vec<_>>()
+            .into(),
+        lines
+            .iter()
+            .map(|l| l.name.clone())
+            .collect::<Vec<_>>()
+            .into(),
+        lines
+            .iter()
+            .map(|l| l.unit_price_minor)
+            .collect::<Vec<_>>()
+            .into(),
+        lines.iter().map(|l| l.quantity).collect::<Vec<_>>().into(),
+        lines
+            .iter()
+            .map(|l| l.stock_reserved)
+            .collect::<Vec<_>>()
+            .into(),
+    ];
+    values.extend(messages::append_values(intended.conversation_id, card));
+    let row = txn
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            POSTGRES.as_str(),
+            values,
+        ))
+        .await?
+        .ok_or_else(|| sea_orm::DbErr::RecordNotFound("conversation".to_owned()))?;
+    Ok((
+        order::Model::from_query_result(&row, "")?,
+        message::Model::from_query_result(&row, CARD_PREFIX)?,
+    ))
 }
 
 /// Why stock could not be reserved.
@@ -361,7 +486,7 @@ async fn find_by_client_key(
 async fn same_order_or_conflict(
     db: &impl ConnectionTrait,
     existing: order::Model,
-    conversation: &conversation::Model,
+    conversation_id: Uuid,
     lines: &[(Uuid, i32)],
 ) -> Result<order::Model, Error> {
     let items = items_of(db, existing.id).await?;
@@ -373,7 +498,7 @@ async fn same_order_or_conflict(
         .collect();
     stored.sort();
     asked.sort();
-    if existing.conversation_id == conversation.id && stored == asked {
+    if existing.conversation_id == conversation_id && stored == asked {
         Ok(existing)
     } else {
         Err(Error::Conflict(
@@ -401,12 +526,45 @@ pub async fn access(
     actor: &Actor,
     order_id: Uuid,
 ) -> Result<(order::Model, Side), Error> {
-    let found = order::Entity::find_by_id(order_id)
+    let found = find(db, order_id).await?;
+    let side = conversations::access(db, actor, found.conversation_id)
+        .await
+        .map(|(_, side)| side);
+    visible_to(actor, found, side)
+}
+
+/// As [`access`], with the caller's place in the conversation as
+/// `participations` remembers it (a shop member's for up to a second).
+pub async fn access_remembered(
+    db: &impl ConnectionTrait,
+    participations: &Participations,
+    actor: &Actor,
+    order_id: Uuid,
+) -> Result<(order::Model, Side), Error> {
+    let found = find(db, order_id).await?;
+    let side = participations
+        .participation(db, actor, found.conversation_id)
+        .await
+        .map(|place| place.side);
+    visible_to(actor, found, side)
+}
+
+async fn find(db: &impl ConnectionTrait, order_id: Uuid) -> Result<order::Model, Error> {
+    order::Entity::find_by_id(order_id)
         .one(db)
         .await?
-        .ok_or(Error::NotFound { entity: "order" })?;
-    let side = match conversations::access(db, actor, found.conversation_id).await {
-        Ok((_, side)) => side,
+        .ok_or(Error::NotFound { entity: "order" })
+}
+
+/// The order and the caller's side, if their place in its conversation
+/// (`side`) lets them see it.
+fn visible_to(
+    actor: &Actor,
+    found: order::Model,
+    side: Result<Side, Error>,
+) -> Result<(order::Model, Side), Error> {
+    let side = match side {
+        Ok(side) => side,
         Err(Error::NotFound { .. }) => return Err(Error::NotFound { entity: "order" }),
         Err(err) => return Err(err),
     };
@@ -584,20 +742,25 @@ pub(crate) async fn post_system_message(
     let message = messages::append(
         txn,
         found.conversation_id,
-        Append {
-            author_kind: AuthorKind::System,
-            author_id: None,
-            kind,
-            body: text.to_owned(),
-            product_id: None,
-            order_id: Some(found.id),
-            category: Some(MessageCategory::Utility),
-            client_message_id: None,
-            request_digest: None,
-        },
+        system_message(found, kind, text),
     )
     .await?;
     Ok(message)
+}
+
+/// A system message about an order (billed as `UTILITY`), to append.
+pub(crate) fn system_message(found: &order::Model, kind: MessageKind, text: &str) -> Append {
+    Append {
+        author_kind: AuthorKind::System,
+        author_id: None,
+        kind,
+        body: text.to_owned(),
+        product_id: None,
+        order_id: Some(found.id),
+        category: Some(MessageCategory::Utility),
+        client_message_id: None,
+        request_digest: None,
+    }
 }
 
 /// Publishes an order change and the message it posted, if any (in the

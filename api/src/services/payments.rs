@@ -1,4 +1,5 @@
-//! Paying and refunding orders through the [`PaymentProvider`].
+//! Paying and refunding orders through the
+//! [`PaymentProvider`](crate::payments::PaymentProvider).
 //!
 //! The order of operations is what makes a charge exactly-once:
 //!
@@ -19,41 +20,25 @@
 use std::time::Duration;
 
 use chatshop_entity::enums::{MessageKind, OrderStatus, PaymentKind, PaymentStatus};
-use chatshop_entity::{order, payment};
+use chatshop_entity::{message, order, payment};
 use sea_orm::sea_query::{Asterisk, Expr, ExprTrait, Query, UnionType};
 use sea_orm::{
     ActiveEnum, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
-    QueryFilter, Statement, TransactionSession, TransactionTrait,
+    FromQueryResult, QueryFilter, Statement, TransactionSession, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::conversations::Side;
+use super::messages;
 use super::new_id;
 use super::orders::{
-    self, check_key, post_notice, post_system_message, publish_with_message, reload,
+    self, OrderContext, check_key, post_notice, publish_with_message, reload, system_message,
 };
 use crate::Error;
 use crate::auth::Actor;
-use crate::config::BillingConfig;
 use crate::domain::money::{Currency, format_decimal};
-use crate::events::EventBus;
-use crate::payments::{ChargeOutcome, ChargeRequest, PaymentProvider, RefundRequest};
-
-/// What `pay` needs from the application.
-pub struct PaymentContext<'a, C> {
-    /// Where writes go (see `AppState::writer`).
-    pub db: &'a C,
-    /// Where the reads that come before any write go, so that they do not
-    /// queue behind writes for SQLite's single writer. May be `db`.
-    pub reader: &'a C,
-    /// Where to announce changes.
-    pub events: &'a dyn EventBus,
-    /// The processor.
-    pub provider: &'a dyn PaymentProvider,
-    /// Timeouts and rates.
-    pub billing: &'a BillingConfig,
-}
+use crate::payments::{ChargeOutcome, ChargeRequest, RefundRequest};
 
 /// Pays an order with a tokenised payment method.
 ///
@@ -64,7 +49,7 @@ pub struct PaymentContext<'a, C> {
 /// (with a reason) when the provider declines, fails or times out — the order
 /// then stays payable and nothing is charged.
 pub async fn pay<C: ConnectionTrait + TransactionTrait>(
-    cx: &PaymentContext<'_, C>,
+    cx: &OrderContext<'_, C>,
     actor: &Actor,
     order_id: Uuid,
     payment_method_token: &str,
@@ -78,7 +63,8 @@ pub async fn pay<C: ConnectionTrait + TransactionTrait>(
             "a payment method token is 1 to 256 characters",
         ));
     }
-    let (found, side) = orders::access(cx.reader, actor, order_id).await?;
+    let (found, side) =
+        orders::access_remembered(cx.reader, cx.participations, actor, order_id).await?;
     if side != Side::Customer {
         return Err(Error::Forbidden);
     }
@@ -320,7 +306,7 @@ async fn charge_attempts(
 /// (see [`charge_attempts`]). Returns the paid order if one of them went
 /// through.
 async fn reconcile_previous<C: ConnectionTrait + TransactionTrait>(
-    cx: &PaymentContext<'_, C>,
+    cx: &OrderContext<'_, C>,
     found: &order::Model,
     candidates: Vec<payment::Model>,
 ) -> Result<Option<order::Model>, Error> {
@@ -353,7 +339,7 @@ async fn reconcile_previous<C: ConnectionTrait + TransactionTrait>(
 
 /// Calls the provider for an attempt and settles the outcome.
 async fn charge<C: ConnectionTrait + TransactionTrait>(
-    cx: &PaymentContext<'_, C>,
+    cx: &OrderContext<'_, C>,
     found: &order::Model,
     attempt: payment::Model,
     token: &str,
@@ -408,13 +394,97 @@ async fn charge<C: ConnectionTrait + TransactionTrait>(
 /// message in one transaction; then tells everyone. Safe to run twice.
 /// Returns the order as it is now.
 async fn settle_success<C: ConnectionTrait + TransactionTrait>(
-    cx: &PaymentContext<'_, C>,
+    cx: &OrderContext<'_, C>,
     found: &order::Model,
     attempt: &payment::Model,
     reference: &str,
 ) -> Result<order::Model, Error> {
+    let currency = Currency::from_stored(&found.currency)?;
+    let text = format!(
+        "Payment received: {} {}. Your order is confirmed.",
+        format_decimal(attempt.amount_minor, currency.exponent()),
+        currency.code()
+    );
+    let confirmation = system_message(found, MessageKind::OrderConfirmation, &text);
+    let settled = if cx.db.get_database_backend() == DbBackend::Postgres {
+        settle_in_one_statement(cx.db, found, attempt, reference, confirmation).await?
+    } else {
+        settle_in_steps(cx.db, found, attempt, reference, confirmation).await?
+    };
+    let Some((updated, confirmation)) = settled else {
+        // Settled already by a concurrent request with the same key, or the
+        // order stopped being payable while the provider was charging.
+        let current = reload(cx.db, found.id).await?;
+        if current.status != OrderStatus::Paid {
+            tracing::error!(order = %found.id, payment = %attempt.id, "a charge succeeded for an order that is no longer payable; refund it");
+        }
+        return Ok(current);
+    };
+    publish_with_message(cx.events, &updated, Some(confirmation)).await;
+    Ok(updated)
+}
+
+/// [`settle_success`]'s writes on PostgreSQL: one statement, so one round
+/// trip and its own transaction. The order is taken first (its row lock
+/// orders concurrent settlements), and nothing is written unless it was
+/// still payable and the attempt not yet settled.
+async fn settle_in_one_statement(
+    db: &impl ConnectionTrait,
+    found: &order::Model,
+    attempt: &payment::Model,
+    reference: &str,
+    confirmation: messages::Append,
+) -> Result<Option<(order::Model, message::Model)>, Error> {
+    static POSTGRES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "WITH paid AS ( \
+                UPDATE orders SET status = $1, paid_at = $2, updated_at = $2, \
+                    payment_attempt_id = NULL \
+                WHERE id = $3 AND status = $4 \
+                    AND EXISTS (SELECT 1 FROM payments WHERE id = $7 AND status <> $5) \
+                RETURNING *), \
+            succeeded AS ( \
+                UPDATE payments SET status = $5, provider_reference = $6, failure_code = NULL, \
+                    updated_at = $2 \
+                WHERE id = $7 AND status <> $5 AND EXISTS (SELECT 1 FROM paid) \
+                RETURNING id), \
+            {} \
+            SELECT paid.*, {} FROM paid, appended",
+            messages::postgres_append(8, Some("succeeded")),
+            messages::appended_columns(CONFIRMATION_PREFIX),
+        )
+    });
+    const CONFIRMATION_PREFIX: &str = "confirmation_";
+    let mut values: Vec<sea_orm::Value> = vec![
+        OrderStatus::Paid.to_value().into(),
+        chrono::Utc::now().into(),
+        found.id.into(),
+        OrderStatus::PendingPayment.to_value().into(),
+        PaymentStatus::Succeeded.to_value().into(),
+        reference.into(),
+        attempt.id.into(),
+    ];
+    values.extend(messages::append_values(found.conversation_id, confirmation));
+    let statement = Statement::from_sql_and_values(DbBackend::Postgres, POSTGRES.as_str(), values);
+    let Some(row) = db.query_one_raw(statement).await? else {
+        return Ok(None);
+    };
+    Ok(Some((
+        order::Model::from_query_result(&row, "")?,
+        message::Model::from_query_result(&row, CONFIRMATION_PREFIX)?,
+    )))
+}
+
+/// [`settle_success`]'s writes elsewhere, in one transaction.
+async fn settle_in_steps(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    found: &order::Model,
+    attempt: &payment::Model,
+    reference: &str,
+    confirmation: messages::Append,
+) -> Result<Option<(order::Model, message::Model)>, Error> {
     let now = chrono::Utc::now();
-    let txn = cx.db.begin().await?;
+    let txn = db.begin().await?;
     let mut succeed = Query::update();
     succeed
         .table(payment::Entity)
@@ -440,29 +510,17 @@ async fn settle_success<C: ConnectionTrait + TransactionTrait>(
         .into_iter()
         .next();
     let (true, Some(updated)) = (first_time, paid) else {
-        // Settled already by a concurrent request with the same key.
         txn.rollback().await?;
-        if first_time {
-            tracing::error!(order = %found.id, payment = %attempt.id, "a charge succeeded for an order that is no longer payable; refund it");
-        }
-        return reload(cx.db, found.id).await;
+        return Ok(None);
     };
-    let currency = Currency::from_stored(&found.currency)?;
-    let text = format!(
-        "Payment received: {} {}. Your order is confirmed.",
-        format_decimal(attempt.amount_minor, currency.exponent()),
-        currency.code()
-    );
-    let confirmation =
-        post_system_message(&txn, found, MessageKind::OrderConfirmation, &text).await?;
+    let confirmation = messages::append(&txn, found.conversation_id, confirmation).await?;
     txn.commit().await?;
-    publish_with_message(cx.events, &updated, Some(confirmation)).await;
-    Ok(updated)
+    Ok(Some((updated, confirmation)))
 }
 
 /// Records a failed attempt and frees the order for the next one.
 async fn settle_failure<C: ConnectionTrait + TransactionTrait>(
-    cx: &PaymentContext<'_, C>,
+    cx: &OrderContext<'_, C>,
     found: &order::Model,
     attempt: &payment::Model,
     code: &str,
@@ -523,7 +581,7 @@ fn digest(parts: &[&str]) -> String {
 /// nothing is left to refund or the key was used for another refund,
 /// `PAYMENT_FAILED` when the provider refuses.
 pub async fn refund<C: ConnectionTrait + TransactionTrait>(
-    cx: &PaymentContext<'_, C>,
+    cx: &OrderContext<'_, C>,
     actor: &Actor,
     order_id: Uuid,
     lines: Option<Vec<(Uuid, i64)>>,
