@@ -12,7 +12,10 @@
 //! SQLite has one writer. PostgreSQL takes concurrent writers on separate
 //! connections well, and one task would serialise every network round trip,
 //! so there sends go to one of a few writers by conversation: a conversation
-//! always to the same one, where its sends would queue anyway.
+//! always to the same one, where its sends would queue anyway. There a group
+//! is one statement (one round trip, its own transaction) whatever its size;
+//! on SQLite, where a statement crosses no network, one per message inside
+//! the group's transaction.
 //!
 //! A writer also announces what it committed, in `seq` order: announced by
 //! each sender after its reply, messages of one group would reach the bus in
@@ -26,7 +29,7 @@ use sea_orm::{DatabaseBackend, DatabaseConnection, DbErr, TransactionTrait};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::messages::{Append, append, append_in};
+use super::messages::{Append, append, append_all_postgres, append_in};
 use crate::events::{Event, EventBus};
 
 /// The most messages one transaction takes: bounds how long the first sender
@@ -130,10 +133,10 @@ async fn write_groups(
         // not fail the others: when the group fails, each is redone alone
         // below and gets its own outcome.
         if group.len() > 1
-            && let Ok(messages) = append_group(&db, &group).await
+            && let Ok(outcomes) = append_group(&db, &group).await
         {
-            for (job, message) in group.drain(..).zip(messages) {
-                finish(events.as_ref(), job, Ok(message)).await;
+            for (job, outcome) in group.drain(..).zip(outcomes) {
+                finish(events.as_ref(), job, outcome).await;
             }
             continue;
         }
@@ -159,14 +162,30 @@ async fn announce(events: &dyn EventBus, shop_id: Uuid, message: &message::Model
         .await;
 }
 
+/// Appends a group in one transaction: all or nothing, except that on
+/// PostgreSQL (one statement) a send to a conversation that is gone gets
+/// its own error while the rest are written.
 async fn append_group(
     db: &DatabaseConnection,
     group: &[Job],
-) -> Result<Vec<message::Model>, DbErr> {
+) -> Result<Vec<Result<message::Model, DbErr>>, DbErr> {
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        let appends: Vec<(Uuid, &Append)> = group
+            .iter()
+            .map(|job| (job.conversation_id, &job.new))
+            .collect();
+        let stored = append_all_postgres(db, &appends).await?;
+        return Ok(stored
+            .into_iter()
+            .map(|stored| stored.ok_or_else(|| DbErr::RecordNotFound("conversation".to_owned())))
+            .collect());
+    }
     let txn = db.begin().await?;
     let mut messages = Vec::with_capacity(group.len());
     for job in group {
-        messages.push(append_in(&txn, job.conversation_id, job.new.clone()).await?);
+        messages.push(Ok(
+            append_in(&txn, job.conversation_id, job.new.clone()).await?
+        ));
     }
     txn.commit().await?;
     Ok(messages)

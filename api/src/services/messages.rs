@@ -219,6 +219,81 @@ pub(crate) async fn append_in(
         .ok_or_else(|| sea_orm::DbErr::RecordNotFound("conversation".to_owned()))
 }
 
+/// Appends several messages, to one or several conversations, in one
+/// statement on PostgreSQL: one round trip and one commit for the lot,
+/// with `seq`s handed out in the order given. Returns each message, or
+/// `None` where its conversation is gone. Fails as a whole (nothing is
+/// written) when any insert fails, a reused client id for instance.
+pub(crate) async fn append_all_postgres(
+    db: &impl ConnectionTrait,
+    group: &[(Uuid, &Append)],
+) -> Result<Vec<Option<message::Model>>, sea_orm::DbErr> {
+    // The messages travel as one JSON array: arrays of nullable values do
+    // not bind, and one parameter keeps the statement the same whatever the
+    // group's size.
+    const POSTGRES: &str = "WITH input AS ( \
+            SELECT * FROM json_to_recordset($1::json) AS i(n int, id uuid, \
+                conversation_id uuid, author_kind text, author_id uuid, kind text, body text, \
+                product_id uuid, order_id uuid, category text, client_message_id text, \
+                request_digest text)), \
+        counts AS (SELECT conversation_id, count(*) AS k FROM input GROUP BY conversation_id), \
+        bumped AS ( \
+            UPDATE conversations AS c SET last_seq = c.last_seq + counts.k, \
+                last_message_at = $2, updated_at = $2 \
+            FROM counts WHERE c.id = counts.conversation_id \
+            RETURNING c.id, c.last_seq, counts.k), \
+        numbered AS ( \
+            SELECT input.*, bumped.last_seq - bumped.k \
+                + row_number() OVER (PARTITION BY input.conversation_id ORDER BY input.n) AS seq \
+            FROM input JOIN bumped ON bumped.id = input.conversation_id) \
+        INSERT INTO messages (id, conversation_id, seq, author_kind, author_id, kind, body, \
+            product_id, order_id, category, client_message_id, request_digest, status, \
+            delivered_at, read_at, redacted_at, created_at) \
+        SELECT id, conversation_id, seq, author_kind, author_id, kind, body, product_id, \
+            order_id, category, client_message_id, request_digest, $3, NULL, NULL, NULL, $2 \
+        FROM numbered ORDER BY n \
+        RETURNING *";
+    let ids: Vec<Uuid> = group.iter().map(|_| new_id()).collect();
+    let input: Vec<serde_json::Value> = group
+        .iter()
+        .zip(&ids)
+        .enumerate()
+        .map(|(n, ((conversation_id, new), id))| {
+            serde_json::json!({
+                "n": n,
+                "id": id,
+                "conversation_id": conversation_id,
+                "author_kind": new.author_kind.to_value(),
+                "author_id": new.author_id,
+                "kind": new.kind.to_value(),
+                "body": new.body,
+                "product_id": new.product_id,
+                "order_id": new.order_id,
+                "category": new.category.map(|c| c.to_value()),
+                "client_message_id": new.client_message_id,
+                "request_digest": new.request_digest,
+            })
+        })
+        .collect();
+    let values: Vec<sea_orm::Value> = vec![
+        serde_json::Value::Array(input).to_string().into(),
+        chrono::Utc::now().into(),
+        DeliveryStatus::Sent.to_value().into(),
+    ];
+    let mut stored: std::collections::HashMap<Uuid, message::Model> = message::Entity::find()
+        .from_raw_sql(sea_orm::Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            POSTGRES,
+            values,
+        ))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|message| (message.id, message))
+        .collect();
+    Ok(ids.iter().map(|id| stored.remove(id)).collect())
+}
+
 /// The 13 values an append binds, in the order of [`postgres_append`]'s
 /// parameters (and of `append_in`'s SQLite statement).
 pub(crate) fn append_values(conversation_id: Uuid, new: Append) -> Vec<sea_orm::Value> {
