@@ -321,21 +321,23 @@ pub(crate) fn append_values(conversation_id: Uuid, new: Append) -> Vec<sea_orm::
 /// `guard` (the name of an earlier expression), nothing is appended unless
 /// the guard returned a row.
 pub(crate) fn postgres_append(first: usize, guard: Option<&str>) -> String {
-    let p: Vec<String> = (first..first + 13).map(|n| format!("${n}")).collect();
     let guard = guard.map_or_else(String::new, |g| format!(" AND EXISTS (SELECT 1 FROM {g})"));
+    // `$first` is the time, then the conversation, the new id, and the
+    // columns from `author_kind` to `status`.
+    let (now, conversation, id) = (first, first + 1, first + 2);
+    let rest = (first + 3..first + 13)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
         "next_seq AS ( \
-            UPDATE conversations SET last_seq = last_seq + 1, last_message_at = {now}, \
-                updated_at = {now} \
-            WHERE id = {conversation}{guard} RETURNING last_seq), \
+            UPDATE conversations SET last_seq = last_seq + 1, last_message_at = ${now}, \
+                updated_at = ${now} \
+            WHERE id = ${conversation}{guard} RETURNING last_seq), \
         appended AS ( \
             INSERT INTO messages ({MESSAGE_COLUMNS}) \
-            SELECT {id}, {conversation}, next_seq.last_seq, {rest}, NULL, NULL, NULL, {now} \
-            FROM next_seq RETURNING *)",
-        now = p[0],
-        conversation = p[1],
-        id = p[2],
-        rest = p[3..].join(", "),
+            SELECT ${id}, ${conversation}, next_seq.last_seq, {rest}, NULL, NULL, NULL, ${now} \
+            FROM next_seq RETURNING *)"
     )
 }
 
@@ -595,6 +597,40 @@ fn models(rows: Vec<sea_orm::QueryResult>) -> Result<Vec<message::Model>, Error>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_embedded_append_binds_its_thirteen_values_from_where_it_is_told() {
+        let sql = postgres_append(22, Some("placed"));
+        for n in 22..35 {
+            assert!(sql.contains(&format!("${n}")), "${n} missing from {sql}");
+        }
+        assert!(!sql.contains("$21") && !sql.contains("$35"), "{sql}");
+        assert!(sql.contains("EXISTS (SELECT 1 FROM placed)"), "{sql}");
+        assert_eq!(
+            append_values(
+                Uuid::nil(),
+                Append {
+                    author_kind: AuthorKind::System,
+                    author_id: None,
+                    kind: MessageKind::SystemNotice,
+                    body: "x".to_owned(),
+                    product_id: None,
+                    order_id: None,
+                    category: None,
+                    client_message_id: None,
+                    request_digest: None,
+                }
+            )
+            .len(),
+            13
+        );
+        let columns = appended_columns("card_");
+        assert!(columns.starts_with("appended.id AS card_id, "), "{columns}");
+        assert!(
+            columns.ends_with("appended.created_at AS card_created_at"),
+            "{columns}"
+        );
+    }
 
     #[test]
     fn text_is_checked() {
