@@ -641,6 +641,25 @@ pub mod ws {
             }
         }
 
+        /// The next protocol message's text, unparsed, or `None` after
+        /// `wait` (pings answered): for a load generator that only looks for
+        /// a marker and must leave the CPU to the server.
+        pub async fn try_receive_text(&mut self, wait: Duration) -> Option<String> {
+            loop {
+                let frame = tokio::time::timeout(wait, self.socket.next())
+                    .await
+                    .ok()??
+                    .ok()?;
+                if let Message::Text(text) = frame {
+                    if text.contains("\"type\":\"ping\"") {
+                        self.send(json!({ "type": "pong" })).await;
+                        continue;
+                    }
+                    return Some(text.as_str().to_owned());
+                }
+            }
+        }
+
         /// Waits for the server to close the socket; returns the code and reason.
         pub async fn closed(&mut self) -> (u16, String) {
             loop {
