@@ -13,7 +13,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::conversations::{self, Participations, Side};
+use super::conversations::{self, Participation, Participations, Side};
 use super::messages::{self, Append};
 use super::shops::CurrencyCache;
 use super::{new_id, paginate};
@@ -21,7 +21,7 @@ use crate::Error;
 use crate::auth::Actor;
 use crate::auth::policy::{self, ShopPermission};
 use crate::config::BillingConfig;
-use crate::domain::money::format_decimal;
+use crate::domain::money::{Currency, format_decimal};
 use crate::domain::order::{MAX_LINES, MAX_QUANTITY, line_total, platform_fee};
 use crate::domain::page::{Page, PageRequest};
 use crate::events::{Event, EventBus};
@@ -104,8 +104,50 @@ pub async fn place<C: ConnectionTrait + TransactionTrait>(
         .get(reader, shop_id)
         .await?
         .ok_or_else(|| Error::internal("conversation without a shop"))?;
-    let now = chrono::Utc::now();
-    let order_id = new_id();
+    let placing = Placing {
+        order_id: new_id(),
+        conversation: &conversation,
+        placer,
+        currency: &currency,
+        client_key: client_key.clone(),
+        now: chrono::Utc::now(),
+        billing: cx.billing,
+    };
+    let retried = |db| {
+        answer_as_retry(
+            db,
+            placer,
+            client_key.clone(),
+            conversation.conversation_id,
+            &input.items,
+        )
+    };
+
+    // An order of one line, on PostgreSQL: the product as read just before
+    // is taken from stock and the order recorded in one statement, which
+    // writes nothing unless the product is still sellable, at that price and
+    // name, with the stock for it. Otherwise the general path below decides.
+    if let [(product_id, quantity)] = input.items[..]
+        && db.get_database_backend() == DbBackend::Postgres
+        && let Some(found) = product::Entity::find_by_id(product_id).one(reader).await?
+        && found.shop_id == shop_id
+        && !found.archived
+    {
+        let quantity = i64::from(quantity);
+        let draft = placing.draft(&[(found.clone(), quantity)])?;
+        match record_one_line(db, draft, &found, quantity).await {
+            Ok(Some((placed, card))) => {
+                publish_with_message(events, &placed, Some(card)).await;
+                return Ok((placed, side));
+            }
+            Ok(None) => {}
+            Err(err) if is_unique_violation(&err) => {
+                return retried(db).await.map(|order| (order, side));
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+
     // Stock held by reservations that expired is released only when it is
     // needed: a shortfall sweeps them once and tries again.
     let mut swept = false;
@@ -123,97 +165,11 @@ pub async fn place<C: ConnectionTrait + TransactionTrait>(
             }
         }
     };
-
-    let mut subtotal: i64 = 0;
-    for (found, quantity) in &reserved {
-        subtotal = subtotal
-            .checked_add(line_total(found.price_minor, *quantity)?)
-            .ok_or_else(|| Error::invalid("input.items", "the order total is too large"))?;
-    }
-    let fee = platform_fee(subtotal, cx.billing.take_rate_bps)?;
-    let ttl = chrono::Duration::seconds(
-        i64::try_from(cx.billing.reservation_ttl_secs).unwrap_or(i64::MAX / 1_000),
-    );
-    let intended = order::Model {
-        id: order_id,
-        conversation_id: conversation.conversation_id,
-        shop_id,
-        customer_id: conversation.customer_id,
-        placed_by_id: placer,
-        status: OrderStatus::PendingPayment,
-        currency: currency.code().to_owned(),
-        subtotal_minor: subtotal,
-        platform_fee_minor: fee,
-        total_minor: subtotal,
-        refunded_minor: 0,
-        client_key: client_key.clone(),
-        reserved_until: now + ttl,
-        payment_attempt_id: None,
-        created_at: now,
-        updated_at: now,
-        paid_at: None,
-        fulfilled_at: None,
-        cancelled_at: None,
-    };
-    let lines = reserved
-        .iter()
-        .map(|(found, quantity)| order_item::Model {
-            id: new_id(),
-            order_id,
-            product_id: Some(found.id),
-            name: found.name.clone(),
-            unit_price_minor: found.price_minor,
-            quantity: *quantity,
-            refunded_quantity: 0,
-            stock_reserved: found.stock.is_some(),
-        })
-        .collect::<Vec<_>>();
-    let summary = reserved
-        .iter()
-        .map(|(found, quantity)| format!("{quantity} × {}", found.name))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let (author_kind, category) = match side {
-        Side::Customer => (AuthorKind::Customer, None),
-        Side::Business(_) => (AuthorKind::Agent, Some(MessageCategory::Utility)),
-    };
-    let card = Append {
-        author_kind,
-        author_id: Some(placer),
-        kind: MessageKind::OrderCard,
-        body: format!(
-            "Order: {summary}. Total {} {}.",
-            format_decimal(subtotal, currency.exponent()),
-            currency.code()
-        ),
-        product_id: None,
-        order_id: Some(order_id),
-        category,
-        client_message_id: None,
-        request_digest: None,
-    };
-    let (placed, card) = match record(&txn, intended, lines, card).await {
+    let (placed, card) = match record(&txn, placing.draft(&reserved)?).await {
         Ok(recorded) => recorded,
-        Err(err)
-            if matches!(
-                err.sql_err(),
-                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-            ) =>
-        {
-            // The same client key won a race: answer as for a retry.
+        Err(err) if is_unique_violation(&err) => {
             txn.rollback().await?;
-            let key = client_key.unwrap_or_default();
-            let existing = find_by_client_key(db, placer, &key)
-                .await?
-                .ok_or_else(|| Error::internal("order vanished after a unique violation"))?;
-            return same_order_or_conflict(
-                db,
-                existing,
-                conversation.conversation_id,
-                &input.items,
-            )
-            .await
-            .map(|order| (order, side));
+            return retried(db).await.map(|order| (order, side));
         }
         Err(err) => return Err(err.into()),
     };
@@ -222,71 +178,175 @@ pub async fn place<C: ConnectionTrait + TransactionTrait>(
     Ok((placed, side))
 }
 
-/// Writes a placed order, its lines and its order card in `txn` (after
-/// the stock was taken); returns the order and the card as stored. One
-/// statement on PostgreSQL, three on SQLite (where statements do not cross a
-/// network).
-async fn record(
-    txn: &impl ConnectionTrait,
-    intended: order::Model,
+fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}
+
+/// The same client key won a race: answer as for a retry.
+async fn answer_as_retry(
+    db: &impl ConnectionTrait,
+    placer: Uuid,
+    client_key: Option<String>,
+    conversation_id: Uuid,
+    lines: &[(Uuid, i32)],
+) -> Result<order::Model, Error> {
+    let key = client_key.unwrap_or_default();
+    let existing = find_by_client_key(db, placer, &key)
+        .await?
+        .ok_or_else(|| Error::internal("order vanished after a unique violation"))?;
+    same_order_or_conflict(db, existing, conversation_id, lines).await
+}
+
+/// What an order being placed is, apart from its lines.
+struct Placing<'a> {
+    order_id: Uuid,
+    conversation: &'a Participation,
+    placer: Uuid,
+    currency: &'a Currency,
+    client_key: Option<String>,
+    now: chrono::DateTime<chrono::Utc>,
+    billing: &'a BillingConfig,
+}
+
+/// An order, its lines and its order card, ready to be written.
+struct Draft {
+    order: order::Model,
     lines: Vec<order_item::Model>,
     card: Append,
-) -> Result<(order::Model, message::Model), sea_orm::DbErr> {
-    static POSTGRES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        format!(
-            "WITH placed AS ( \
-                INSERT INTO orders (id, conversation_id, shop_id, customer_id, placed_by_id, \
-                    status, currency, subtotal_minor, platform_fee_minor, total_minor, \
-                    refunded_minor, client_key, reserved_until, payment_attempt_id, created_at, \
-                    updated_at, paid_at, fulfilled_at, cancelled_at) \
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, $14, $15, \
-                    NULL, NULL, NULL) \
-                RETURNING *), \
-            lines AS ( \
-                INSERT INTO order_items (id, order_id, product_id, name, unit_price_minor, \
-                    quantity, refunded_quantity, stock_reserved) \
-                SELECT line.id, placed.id, line.product_id, line.name, line.unit_price_minor, \
-                    line.quantity, 0, line.stock_reserved \
-                FROM placed, unnest($16::uuid[], $17::uuid[], $18::text[], $19::bigint[], \
-                    $20::bigint[], $21::bool[]) \
-                    AS line(id, product_id, name, unit_price_minor, quantity, stock_reserved)), \
-            {} \
-            SELECT placed.*, {} FROM placed, appended",
-            messages::postgres_append(22, Some("placed")),
-            messages::appended_columns(CARD_PREFIX),
-        )
-    });
-    const CARD_PREFIX: &str = "card_";
-    let backend = txn.get_database_backend();
-    if backend != DbBackend::Postgres {
-        let placed = order::Entity::insert(order::ActiveModel::from(intended).reset_all())
-            .exec_with_returning(txn)
-            .await?;
-        let lines = lines
-            .into_iter()
-            .map(|line| order_item::ActiveModel::from(line).reset_all());
-        order_item::Entity::insert_many(lines)
-            .exec_without_returning(txn)
-            .await?;
-        let card = messages::append(txn, placed.conversation_id, card).await?;
-        return Ok((placed, card));
+}
+
+impl Placing<'_> {
+    /// The order of these products (as they are, or as they were just read)
+    /// and quantities.
+    fn draft(&self, reserved: &[(product::Model, i64)]) -> Result<Draft, Error> {
+        let mut subtotal: i64 = 0;
+        for (found, quantity) in reserved {
+            subtotal = subtotal
+                .checked_add(line_total(found.price_minor, *quantity)?)
+                .ok_or_else(|| Error::invalid("input.items", "the order total is too large"))?;
+        }
+        let fee = platform_fee(subtotal, self.billing.take_rate_bps)?;
+        let ttl = chrono::Duration::seconds(
+            i64::try_from(self.billing.reservation_ttl_secs).unwrap_or(i64::MAX / 1_000),
+        );
+        let order = order::Model {
+            id: self.order_id,
+            conversation_id: self.conversation.conversation_id,
+            shop_id: self.conversation.shop_id,
+            customer_id: self.conversation.customer_id,
+            placed_by_id: self.placer,
+            status: OrderStatus::PendingPayment,
+            currency: self.currency.code().to_owned(),
+            subtotal_minor: subtotal,
+            platform_fee_minor: fee,
+            total_minor: subtotal,
+            refunded_minor: 0,
+            client_key: self.client_key.clone(),
+            reserved_until: self.now + ttl,
+            payment_attempt_id: None,
+            created_at: self.now,
+            updated_at: self.now,
+            paid_at: None,
+            fulfilled_at: None,
+            cancelled_at: None,
+        };
+        let lines = reserved
+            .iter()
+            .map(|(found, quantity)| order_item::Model {
+                id: new_id(),
+                order_id: self.order_id,
+                product_id: Some(found.id),
+                name: found.name.clone(),
+                unit_price_minor: found.price_minor,
+                quantity: *quantity,
+                refunded_quantity: 0,
+                stock_reserved: found.stock.is_some(),
+            })
+            .collect();
+        let summary = reserved
+            .iter()
+            .map(|(found, quantity)| format!("{quantity} × {}", found.name))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (author_kind, category) = match self.conversation.side {
+            Side::Customer => (AuthorKind::Customer, None),
+            Side::Business(_) => (AuthorKind::Agent, Some(MessageCategory::Utility)),
+        };
+        let card = Append {
+            author_kind,
+            author_id: Some(self.placer),
+            kind: MessageKind::OrderCard,
+            body: format!(
+                "Order: {summary}. Total {} {}.",
+                format_decimal(subtotal, self.currency.exponent()),
+                self.currency.code()
+            ),
+            product_id: None,
+            order_id: Some(self.order_id),
+            category,
+            client_message_id: None,
+            request_digest: None,
+        };
+        Ok(Draft { order, lines, card })
     }
+}
+
+/// Where a stored card's columns are in the rows [`record`] and
+/// [`record_one_line`] return.
+const CARD_PREFIX: &str = "card_";
+
+/// PostgreSQL: one statement that inserts an order (one row from `source`,
+/// a table expression that `stock` may define), its lines and its card, and
+/// returns the order and the card. Parameters: the order's 15 values, the
+/// lines' 6 arrays, the card's 13 values (see [`record_values`]), then any
+/// of `stock`'s own.
+fn postgres_record(stock: &str, source: &str) -> String {
+    format!(
+        "WITH {stock} placed AS ( \
+            INSERT INTO orders (id, conversation_id, shop_id, customer_id, placed_by_id, \
+                status, currency, subtotal_minor, platform_fee_minor, total_minor, \
+                refunded_minor, client_key, reserved_until, payment_attempt_id, created_at, \
+                updated_at, paid_at, fulfilled_at, cancelled_at) \
+            SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, $14, $15, \
+                NULL, NULL, NULL FROM {source} \
+            RETURNING *), \
+        lines AS ( \
+            INSERT INTO order_items (id, order_id, product_id, name, unit_price_minor, \
+                quantity, refunded_quantity, stock_reserved) \
+            SELECT line.id, placed.id, line.product_id, line.name, line.unit_price_minor, \
+                line.quantity, 0, line.stock_reserved \
+            FROM placed, unnest($16::uuid[], $17::uuid[], $18::text[], $19::bigint[], \
+                $20::bigint[], $21::bool[]) \
+                AS line(id, product_id, name, unit_price_minor, quantity, stock_reserved)), \
+        {} \
+        SELECT placed.*, {} FROM placed, appended",
+        messages::postgres_append(22, Some("placed")),
+        messages::appended_columns(CARD_PREFIX),
+    )
+}
+
+/// The values [`postgres_record`] binds first.
+fn record_values(draft: Draft) -> Vec<sea_orm::Value> {
+    let Draft { order, lines, card } = draft;
     let mut values: Vec<sea_orm::Value> = vec![
-        intended.id.into(),
-        intended.conversation_id.into(),
-        intended.shop_id.into(),
-        intended.customer_id.into(),
-        intended.placed_by_id.into(),
-        intended.status.to_value().into(),
-        intended.currency.into(),
-        intended.subtotal_minor.into(),
-        intended.platform_fee_minor.into(),
-        intended.total_minor.into(),
-        intended.refunded_minor.into(),
-        intended.client_key.into(),
-        intended.reserved_until.into(),
-        intended.created_at.into(),
-        intended.updated_at.into(),
+        order.id.into(),
+        order.conversation_id.into(),
+        order.shop_id.into(),
+        order.customer_id.into(),
+        order.placed_by_id.into(),
+        order.status.to_value().into(),
+        order.currency.into(),
+        order.subtotal_minor.into(),
+        order.platform_fee_minor.into(),
+        order.total_minor.into(),
+        order.refunded_minor.into(),
+        order.client_key.into(),
+        order.reserved_until.into(),
+        order.created_at.into(),
+        order.updated_at.into(),
         lines.iter().map(|l| l.id).collect::<Vec<_>>().into(),
         lines
             .iter()
@@ -310,19 +370,91 @@ async fn record(
             .collect::<Vec<_>>()
             .into(),
     ];
-    values.extend(messages::append_values(intended.conversation_id, card));
-    let row = txn
-        .query_one_raw(Statement::from_sql_and_values(
-            backend,
-            POSTGRES.as_str(),
-            values,
-        ))
-        .await?
-        .ok_or_else(|| sea_orm::DbErr::RecordNotFound("conversation".to_owned()))?;
-    Ok((
+    values.extend(messages::append_values(order.conversation_id, card));
+    values
+}
+
+/// Runs a [`postgres_record`] statement; `None` when it wrote nothing.
+async fn run_record(
+    db: &impl ConnectionTrait,
+    sql: &str,
+    values: Vec<sea_orm::Value>,
+) -> Result<Option<(order::Model, message::Model)>, sea_orm::DbErr> {
+    let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
+    let Some(row) = db.query_one_raw(statement).await? else {
+        return Ok(None);
+    };
+    Ok(Some((
         order::Model::from_query_result(&row, "")?,
         message::Model::from_query_result(&row, CARD_PREFIX)?,
-    ))
+    )))
+}
+
+/// Writes a placed order, its lines and its order card in `txn` (after
+/// the stock was taken); returns the order and the card as stored. One
+/// statement on PostgreSQL, three on SQLite (where statements do not cross a
+/// network).
+async fn record(
+    txn: &impl ConnectionTrait,
+    draft: Draft,
+) -> Result<(order::Model, message::Model), sea_orm::DbErr> {
+    static POSTGRES: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| postgres_record("", "(SELECT 1) AS one"));
+    if txn.get_database_backend() == DbBackend::Postgres {
+        return run_record(txn, POSTGRES.as_str(), record_values(draft))
+            .await?
+            .ok_or_else(|| sea_orm::DbErr::RecordNotFound("conversation".to_owned()));
+    }
+    let Draft { order, lines, card } = draft;
+    let placed = order::Entity::insert(order::ActiveModel::from(order).reset_all())
+        .exec_with_returning(txn)
+        .await?;
+    let lines = lines
+        .into_iter()
+        .map(|line| order_item::ActiveModel::from(line).reset_all());
+    order_item::Entity::insert_many(lines)
+        .exec_without_returning(txn)
+        .await?;
+    let card = messages::append(txn, placed.conversation_id, card).await?;
+    Ok((placed, card))
+}
+
+/// PostgreSQL, an order of one line: takes `quantity` of `found` (as it
+/// was read) from stock and records the order, in one statement, so one
+/// round trip and its own transaction. Writes nothing, and returns `None`,
+/// unless the product is still sellable at the price and name read, and
+/// still counted (with enough stock) or still uncounted as read.
+async fn record_one_line(
+    db: &impl ConnectionTrait,
+    draft: Draft,
+    found: &product::Model,
+    quantity: i64,
+) -> Result<Option<(order::Model, message::Model)>, sea_orm::DbErr> {
+    static POSTGRES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        postgres_record(
+            "taken AS ( \
+                UPDATE products SET stock = stock - $37 \
+                WHERE $40 AND id = $35 AND shop_id = $36 AND archived = false \
+                    AND stock >= $37 AND price_minor = $38 AND name = $39 \
+                RETURNING id), \
+            uncounted AS ( \
+                SELECT id FROM products \
+                WHERE NOT $40 AND id = $35 AND shop_id = $36 AND archived = false \
+                    AND stock IS NULL AND price_minor = $38 AND name = $39), \
+            line AS (SELECT id FROM taken UNION ALL SELECT id FROM uncounted),",
+            "line",
+        )
+    });
+    let mut values = record_values(draft);
+    values.extend([
+        found.id.into(),
+        found.shop_id.into(),
+        quantity.into(),
+        found.price_minor.into(),
+        found.name.clone().into(),
+        found.stock.is_some().into(),
+    ]);
+    run_record(db, POSTGRES.as_str(), values).await
 }
 
 /// Why stock could not be reserved.
