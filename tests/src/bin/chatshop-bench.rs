@@ -679,6 +679,10 @@ async fn fan_out(
     })
 }
 
+/// How long the closed-loop scenarios run before the clock starts: the
+/// server's pools open their connections and prepare their statements.
+const WARM_UP: Duration = Duration::from_secs(1);
+
 /// The send time a measured message carries (its text is `t=<µs>`), found
 /// in the frame without parsing it: the load generator reads every
 /// delivery, and a full JSON parse of each would take CPU from the server.
@@ -754,8 +758,7 @@ async fn senders(db: &str, duration: Duration) -> Result<(), BoxError> {
         conversations.push((customer, conversation_id));
     }
     let stop = Arc::new(AtomicBool::new(false));
-    let cpu_before = server.cpu();
-    let started = Instant::now();
+    let warm_until = Instant::now() + WARM_UP;
     let mut tasks = Vec::new();
     for (customer, conversation_id) in conversations {
         let (http, url, stop) = (
@@ -773,6 +776,9 @@ async fn senders(db: &str, duration: Duration) -> Result<(), BoxError> {
                     Ok(response) => response.status().is_success(),
                     Err(_) => false,
                 };
+                if begin < warm_until {
+                    continue;
+                }
                 if ok {
                     samples.push(begin.elapsed());
                 } else {
@@ -782,6 +788,9 @@ async fn senders(db: &str, duration: Duration) -> Result<(), BoxError> {
             (samples, failed)
         }));
     }
+    tokio::time::sleep_until(warm_until.into()).await;
+    let cpu_before = server.cpu();
+    let started = Instant::now();
     tokio::time::sleep(duration).await;
     stop.store(true, Ordering::Relaxed);
     let (mut samples, mut failed) = (Vec::new(), 0);
@@ -830,8 +839,7 @@ async fn checkout(db: &str, duration: Duration) -> Result<(), BoxError> {
         buyers.push((customer, conversation_id));
     }
     let stop = Arc::new(AtomicBool::new(false));
-    let cpu_before = server.cpu();
-    let started = Instant::now();
+    let warm_until = Instant::now() + WARM_UP;
     let mut tasks = Vec::new();
     for (customer, conversation_id) in buyers {
         let (http, url, product, stop) = (
@@ -850,11 +858,16 @@ async fn checkout(db: &str, duration: Duration) -> Result<(), BoxError> {
                 let pay = json!({ "query": "mutation($input: PayOrderInput!) { payOrder(input: $input) { order { status } } }", "variables": { "input": { "orderId": order_id, "paymentMethodToken": "tok_success", "idempotencyKey": uuid::Uuid::new_v4().to_string() } } });
                 let paid: Value = http.post(&url).bearer_auth(&customer).json(&pay).send().await.unwrap().json().await.unwrap();
                 assert_eq!(paid["data"]["payOrder"]["order"]["status"], "PAID", "{paid}");
-                samples.push(begin.elapsed());
+                if begin >= warm_until {
+                    samples.push(begin.elapsed());
+                }
             }
             samples
         }));
     }
+    tokio::time::sleep_until(warm_until.into()).await;
+    let cpu_before = server.cpu();
+    let started = Instant::now();
     tokio::time::sleep(duration).await;
     stop.store(true, Ordering::Relaxed);
     let mut samples = Vec::new();
