@@ -153,6 +153,20 @@ impl From<sea_orm::DbErr> for Error {
             sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_) => {
                 Self::Unavailable(Box::new(err))
             }
+            // A pooled connection that broke under the statement (pooled
+            // connections are not pinged before each use).
+            sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(ref cause))
+            | sea_orm::DbErr::Exec(sea_orm::RuntimeErr::SqlxError(ref cause))
+                if matches!(
+                    **cause,
+                    sea_orm::sqlx::Error::Io(_)
+                        | sea_orm::sqlx::Error::PoolTimedOut
+                        | sea_orm::sqlx::Error::PoolClosed
+                        | sea_orm::sqlx::Error::WorkerCrashed
+                ) =>
+            {
+                Self::Unavailable(Box::new(err))
+            }
             other => Self::internal(other),
         }
     }

@@ -26,6 +26,7 @@ use uuid::Uuid;
 
 use super::{Event, EventBus, SUBSCRIBER_BUFFER};
 use crate::Error;
+use crate::app::{POSTGRES_STATEMENT_BYTES, runs_within};
 
 /// The NOTIFY channel.
 const CHANNEL: &str = "chatshop_events";
@@ -129,15 +130,18 @@ async fn send_notifications(
             .drain(..)
             .filter_map(|event| notify_payload(origin, event))
             .collect();
-        // Notifications of one statement arrive in the order they were sent.
-        let statement = Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT pg_notify($1, payload) FROM unnest($2::text[]) WITH ORDINALITY AS sent(payload, n) ORDER BY n",
-            [CHANNEL.into(), payloads.into()],
-        );
-        if let Err(err) = db.execute_raw(statement).await {
-            // Subscribers recover from the database; the writes themselves stand.
-            tracing::warn!(error = %err, "could not publish events");
+        for payloads in runs_within(payloads, POSTGRES_STATEMENT_BYTES, String::len) {
+            // Notifications of one statement arrive in the order they were
+            // sent, and the statements go one after the other.
+            let statement = Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_notify($1, payload) FROM unnest($2::text[]) WITH ORDINALITY AS sent(payload, n) ORDER BY n",
+                [CHANNEL.into(), payloads.into()],
+            );
+            if let Err(err) = db.execute_raw(statement).await {
+                // Subscribers recover from the database; the writes themselves stand.
+                tracing::warn!(error = %err, "could not publish events");
+            }
         }
     }
 }

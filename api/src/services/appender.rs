@@ -30,6 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::messages::{Append, append, append_all_postgres, append_in};
+use crate::app::{POSTGRES_STATEMENT_BYTES, runs_within};
 use crate::events::{Event, EventBus};
 
 /// The most messages one transaction takes: bounds how long the first sender
@@ -127,24 +128,51 @@ async fn write_groups(
     events: Arc<dyn EventBus>,
     mut queue: mpsc::Receiver<Job>,
 ) {
-    let mut group = Vec::with_capacity(MAX_GROUP);
-    while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
-        // One bad send (a reused client id, a vanished conversation) must
-        // not fail the others: when the group fails, each is redone alone
-        // below and gets its own outcome.
-        if group.len() > 1
-            && let Ok(outcomes) = append_group(&db, &group).await
-        {
-            for (job, outcome) in group.drain(..).zip(outcomes) {
-                finish(events.as_ref(), job, outcome).await;
-            }
-            continue;
+    let postgres = db.get_database_backend() == DatabaseBackend::Postgres;
+    let mut waiting = Vec::with_capacity(MAX_GROUP);
+    while queue.recv_many(&mut waiting, MAX_GROUP).await > 0 {
+        let jobs = std::mem::take(&mut waiting);
+        // On PostgreSQL a group is one statement: a few kilobytes at most.
+        let groups = if postgres {
+            runs_within(jobs, POSTGRES_STATEMENT_BYTES, Job::statement_bytes)
+        } else {
+            vec![jobs]
+        };
+        for group in groups {
+            write_group(&db, events.as_ref(), group).await;
         }
-        for job in group.drain(..) {
-            // Alone: on PostgreSQL one statement, no transaction around it.
-            let result = append(&db, job.conversation_id, job.new.clone()).await;
-            finish(events.as_ref(), job, result).await;
+    }
+}
+
+async fn write_group(db: &DatabaseConnection, events: &dyn EventBus, group: Vec<Job>) {
+    // One bad send (a reused client id, a vanished conversation) must not
+    // fail the others: when the group fails, each is redone alone below and
+    // gets its own outcome.
+    if group.len() > 1
+        && let Ok(outcomes) = append_group(db, &group).await
+    {
+        for (job, outcome) in group.into_iter().zip(outcomes) {
+            finish(events, job, outcome).await;
         }
+        return;
+    }
+    for job in group {
+        // Alone: on PostgreSQL one statement, no transaction around it.
+        let result = append(db, job.conversation_id, job.new.clone()).await;
+        finish(events, job, result).await;
+    }
+}
+
+impl Job {
+    /// About what this send adds to a group's statement: its text and
+    /// keys, and a few hundred bytes of ids and names.
+    fn statement_bytes(&self) -> usize {
+        let keys = [&self.new.client_message_id, &self.new.request_digest]
+            .into_iter()
+            .flatten()
+            .map(String::len)
+            .sum::<usize>();
+        self.new.body.len() + keys + 400
     }
 }
 
