@@ -33,7 +33,7 @@ pub enum Event {
         /// are up to date deliver it without reading it back. `None` means
         /// "read it from the database" (it is there, committed).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        message: Option<Box<chatshop_entity::message::Model>>,
+        message: Option<std::sync::Arc<chatshop_entity::message::Model>>,
     },
     /// Messages changed delivery status.
     MessageStatusChanged {
@@ -79,7 +79,7 @@ impl Event {
             shop_id,
             conversation_id: message.conversation_id,
             seq: message.seq,
-            message: Some(Box::new(message)),
+            message: Some(std::sync::Arc::new(message)),
         }
     }
 

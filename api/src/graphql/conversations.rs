@@ -218,7 +218,7 @@ impl ConversationsMutation {
         .await?;
         state.metrics.messages_sent.inc();
         Ok(SendMessagePayload {
-            message: Message(message),
+            message: Message::from(message),
         })
     }
 
@@ -294,6 +294,6 @@ async fn receipt(ctx: &Context<'_>, input: ReceiptInput, kind: Receipt) -> Resul
     )
     .await?;
     Ok(ReceiptPayload {
-        messages: changed.into_iter().map(Message).collect(),
+        messages: changed.into_iter().map(Message::from).collect(),
     })
 }

@@ -34,7 +34,7 @@ impl NodeQuery {
                 .map(|(model, side)| Node::Conversation(Conversation { model, side })),
             NodeKind::Message => messages::get(&state.db, actor, uuid)
                 .await?
-                .map(|message| Node::Message(Message(message))),
+                .map(|message| Node::Message(Message::from(message))),
             NodeKind::Order => orders::get(&state.db, actor, uuid)
                 .await?
                 .map(|(model, side)| Node::Order(Order { model, side })),

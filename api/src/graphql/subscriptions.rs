@@ -19,6 +19,7 @@
 //! current status, and a client that needs every receipt re-reads history.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::{Context, Enum, ID, Result, SimpleObject, Subscription};
@@ -123,7 +124,7 @@ impl Subscription {
             // Messages announced ahead of one still on its way (concurrent
             // senders announce in the order their commits returned), held
             // until the gap fills: a moment's wait instead of a database read.
-            let mut early: BTreeMap<i64, Box<message::Model>> = BTreeMap::new();
+            let mut early: BTreeMap<i64, Arc<message::Model>> = BTreeMap::new();
             loop {
                 if catch_up {
                     catch_up = false;
@@ -135,7 +136,7 @@ impl Subscription {
                         }
                         for message in batch {
                             last_seq = message.seq;
-                            yield MessageEvent { r#type: MessageEventType::Appended, message: Message(message) };
+                            yield MessageEvent { r#type: MessageEventType::Appended, message: Message::from(message) };
                         }
                     }
                 }
@@ -146,7 +147,7 @@ impl Subscription {
                     let message = entry.remove();
                     if message.seq == last_seq + 1 {
                         last_seq = message.seq;
-                        yield MessageEvent { r#type: MessageEventType::Appended, message: Message(*message) };
+                        yield MessageEvent { r#type: MessageEventType::Appended, message: Message(message) };
                     }
                 }
                 let received = if early.is_empty() {
@@ -169,7 +170,7 @@ impl Subscription {
                         match message {
                             Some(message) if seq == last_seq + 1 => {
                                 last_seq = seq;
-                                yield MessageEvent { r#type: MessageEventType::Appended, message: Message(*message) };
+                                yield MessageEvent { r#type: MessageEventType::Appended, message: Message(message) };
                             }
                             Some(message) if seq > last_seq && early.len() < MAX_EARLY => {
                                 early.insert(seq, message);
@@ -181,7 +182,7 @@ impl Subscription {
                         // Changes to messages not sent yet arrive with them.
                         let sent: Vec<i64> = seqs.into_iter().filter(|s| *s <= last_seq).collect();
                         for message in Box::pin(messages::by_seqs(&state.db, conversation_id, &sent)).await? {
-                            yield MessageEvent { r#type: MessageEventType::StatusChanged, message: Message(message) };
+                            yield MessageEvent { r#type: MessageEventType::StatusChanged, message: Message::from(message) };
                         }
                     }
                     Ok(Event::Resync) | Err(RecvError::Lagged(_)) => catch_up = true,
@@ -296,16 +297,16 @@ impl Subscription {
                         yield InboxEvent { r#type: InboxEventType::ConversationChanged, conversation: conversation(), message: None };
                     }
                     Event::MessageAppended { seq, message: Some(message), .. } if message.seq == seq => {
-                        yield InboxEvent { r#type: InboxEventType::MessageAppended, conversation: conversation(), message: Some(Message(*message)) };
+                        yield InboxEvent { r#type: InboxEventType::MessageAppended, conversation: conversation(), message: Some(Message(message)) };
                     }
                     Event::MessageAppended { seq, .. } => {
                         for message in Box::pin(messages::by_seqs(&state.db, conversation_id, &[seq])).await? {
-                            yield InboxEvent { r#type: InboxEventType::MessageAppended, conversation: conversation(), message: Some(Message(message)) };
+                            yield InboxEvent { r#type: InboxEventType::MessageAppended, conversation: conversation(), message: Some(Message::from(message)) };
                         }
                     }
                     Event::MessageStatusChanged { seqs, .. } => {
                         for message in Box::pin(messages::by_seqs(&state.db, conversation_id, &seqs)).await? {
-                            yield InboxEvent { r#type: InboxEventType::MessageStatusChanged, conversation: conversation(), message: Some(Message(message)) };
+                            yield InboxEvent { r#type: InboxEventType::MessageStatusChanged, conversation: conversation(), message: Some(Message::from(message)) };
                         }
                     }
                     Event::OrderChanged { .. } | Event::AccountClosed { .. } | Event::Resync => {}

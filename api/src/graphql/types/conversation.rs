@@ -101,7 +101,7 @@ impl Conversation {
         let state = ctx.state()?;
         Ok(conversations::last_message(&state.db, self.model.id)
             .await?
-            .map(Message))
+            .map(Message::from))
     }
 
     /// Messages the caller's side received and has not read yet.
@@ -130,7 +130,7 @@ impl Conversation {
         }
         .into_request(state)?;
         let rows = messages::history(&state.db, self.model.id, &page).await?;
-        Ok(connection(rows, |m| m.id, Message))
+        Ok(connection(rows, |m| m.id, Message::from))
     }
 
     /// Messages with `fromSeq <= seq <= toSeq`, oldest first, at most 200.
@@ -144,7 +144,7 @@ impl Conversation {
         Ok(messages::range(&state.db, self.model.id, from_seq, to_seq)
             .await?
             .into_iter()
-            .map(Message)
+            .map(Message::from)
             .collect())
     }
 

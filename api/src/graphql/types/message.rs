@@ -11,7 +11,13 @@ use crate::graphql::context::ContextExt;
 use crate::services::catalog;
 
 /// A message in a conversation.
-pub(crate) struct Message(pub message::Model);
+pub(crate) struct Message(pub std::sync::Arc<message::Model>);
+
+impl From<message::Model> for Message {
+    fn from(model: message::Model) -> Self {
+        Self(std::sync::Arc::new(model))
+    }
+}
 
 /// Who wrote a message, as the other side sees them.
 #[derive(SimpleObject)]
