@@ -12,7 +12,10 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     pub database_url: String,
 
-    /// Largest number of pooled database connections.
+    /// Largest number of pooled database connections. On PostgreSQL the
+    /// pool opens them all at start, so that no request waits for one to be
+    /// opened; count them against the server's `max_connections` for every
+    /// instance.
     #[arg(long, env = "CHATSHOP_DB_MAX_CONNECTIONS", default_value_t = 10)]
     pub db_max_connections: u32,
 
