@@ -233,6 +233,9 @@ async fn an_invoice_adds_up_and_closing_is_idempotent() {
         .await
         .ok();
 
+    // The period ends in the past, at millisecond precision: leave the
+    // payment's timestamp a few milliseconds before it.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let period_end = chrono_now_plus_ms(-1);
     let first = scene
         .app
@@ -293,6 +296,7 @@ async fn an_invoice_adds_up_and_closing_is_idempotent() {
     // Usage after the period goes to the next invoice.
     scene.send(&scene.agent, "later", None).await.ok();
     scene.receipt(DELIVERED, &scene.customer, 99).await.ok();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let next = scene
         .app
         .gql(CLOSE)
