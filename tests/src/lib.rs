@@ -610,34 +610,33 @@ pub mod ws {
             message["payload"].clone()
         }
 
-        /// The next protocol message as it is, pings included, or `None` after `wait`.
-        pub async fn receive_raw(&mut self, wait: Duration) -> Option<Value> {
+        /// The next text frame, or `None` after `wait` or when the socket ends.
+        async fn next_text(&mut self, wait: Duration) -> Option<String> {
             loop {
                 let frame = tokio::time::timeout(wait, self.socket.next())
                     .await
                     .ok()??
                     .ok()?;
                 if let Message::Text(text) = frame {
-                    return serde_json::from_str(&text).ok();
+                    return Some(text.as_str().to_owned());
                 }
             }
+        }
+
+        /// The next protocol message as it is, pings included, or `None` after `wait`.
+        pub async fn receive_raw(&mut self, wait: Duration) -> Option<Value> {
+            serde_json::from_str(&self.next_text(wait).await?).ok()
         }
 
         /// The next protocol message, or `None` after `wait` (pings answered).
         pub async fn try_receive(&mut self, wait: Duration) -> Option<Value> {
             loop {
-                let frame = tokio::time::timeout(wait, self.socket.next())
-                    .await
-                    .ok()??
-                    .ok()?;
-                if let Message::Text(text) = frame {
-                    let message: Value = serde_json::from_str(&text).ok()?;
-                    if message["type"] == "ping" {
-                        self.send(json!({ "type": "pong" })).await;
-                        continue;
-                    }
-                    return Some(message);
+                let message: Value = serde_json::from_str(&self.next_text(wait).await?).ok()?;
+                if message["type"] == "ping" {
+                    self.send(json!({ "type": "pong" })).await;
+                    continue;
                 }
+                return Some(message);
             }
         }
 
@@ -646,17 +645,12 @@ pub mod ws {
         /// a marker and must leave the CPU to the server.
         pub async fn try_receive_text(&mut self, wait: Duration) -> Option<String> {
             loop {
-                let frame = tokio::time::timeout(wait, self.socket.next())
-                    .await
-                    .ok()??
-                    .ok()?;
-                if let Message::Text(text) = frame {
-                    if text.contains("\"type\":\"ping\"") {
-                        self.send(json!({ "type": "pong" })).await;
-                        continue;
-                    }
-                    return Some(text.as_str().to_owned());
+                let text = self.next_text(wait).await?;
+                if text.contains("\"type\":\"ping\"") {
+                    self.send(json!({ "type": "pong" })).await;
+                    continue;
                 }
+                return Some(text);
             }
         }
 

@@ -294,9 +294,9 @@ impl Placing<'_> {
     }
 }
 
-/// Where a stored card's columns are in the rows [`record`] and
-/// [`record_one_line`] return.
-const CARD_PREFIX: &str = "card_";
+/// Where a statement that changes an order and posts a message returns the
+/// message's columns, beside the order's (see [`order_with_posted`]).
+pub(crate) const POSTED_PREFIX: &str = "posted_";
 
 /// PostgreSQL: one statement that inserts an order (one row from `source`,
 /// a table expression that `stock` may define), its lines and its card, and
@@ -324,7 +324,7 @@ fn postgres_record(stock: &str, source: &str) -> String {
         {} \
         SELECT placed.*, {} FROM placed, appended",
         messages::postgres_append(22, Some("placed")),
-        messages::appended_columns(CARD_PREFIX),
+        messages::appended_columns(POSTED_PREFIX),
     )
 }
 
@@ -374,8 +374,10 @@ fn record_values(draft: Draft) -> Vec<sea_orm::Value> {
     values
 }
 
-/// Runs a [`postgres_record`] statement; `None` when it wrote nothing.
-async fn run_record(
+/// Runs a PostgreSQL statement that returns an order's row and, under
+/// [`POSTED_PREFIX`], the message it posted (`messages::appended_columns`);
+/// `None` when it returned no row (wrote nothing).
+pub(crate) async fn order_with_posted(
     db: &impl ConnectionTrait,
     sql: &str,
     values: Vec<sea_orm::Value>,
@@ -386,7 +388,7 @@ async fn run_record(
     };
     Ok(Some((
         order::Model::from_query_result(&row, "")?,
-        message::Model::from_query_result(&row, CARD_PREFIX)?,
+        message::Model::from_query_result(&row, POSTED_PREFIX)?,
     )))
 }
 
@@ -401,7 +403,7 @@ async fn record(
     static POSTGRES: std::sync::LazyLock<String> =
         std::sync::LazyLock::new(|| postgres_record("", "(SELECT 1) AS one"));
     if txn.get_database_backend() == DbBackend::Postgres {
-        return run_record(txn, POSTGRES.as_str(), record_values(draft))
+        return order_with_posted(txn, POSTGRES.as_str(), record_values(draft))
             .await?
             .ok_or_else(|| sea_orm::DbErr::RecordNotFound("conversation".to_owned()));
     }
@@ -454,7 +456,7 @@ async fn record_one_line(
         found.name.clone().into(),
         found.stock.is_some().into(),
     ]);
-    run_record(db, POSTGRES.as_str(), values).await
+    order_with_posted(db, POSTGRES.as_str(), values).await
 }
 
 /// Why stock could not be reserved.

@@ -24,7 +24,7 @@ use chatshop_entity::{message, order, payment};
 use sea_orm::sea_query::{Asterisk, Expr, ExprTrait, Query, UnionType};
 use sea_orm::{
     ActiveEnum, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
-    FromQueryResult, QueryFilter, Statement, TransactionSession, TransactionTrait,
+    QueryFilter, Statement, TransactionSession, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -33,7 +33,8 @@ use super::conversations::Side;
 use super::messages;
 use super::new_id;
 use super::orders::{
-    self, OrderContext, check_key, post_notice, publish_with_message, reload, system_message,
+    self, OrderContext, POSTED_PREFIX, check_key, order_with_posted, post_notice,
+    publish_with_message, reload, system_message,
 };
 use crate::Error;
 use crate::auth::Actor;
@@ -451,10 +452,9 @@ async fn settle_in_one_statement(
             {} \
             SELECT paid.*, {} FROM paid, appended",
             messages::postgres_append(8, Some("succeeded")),
-            messages::appended_columns(CONFIRMATION_PREFIX),
+            messages::appended_columns(POSTED_PREFIX),
         )
     });
-    const CONFIRMATION_PREFIX: &str = "confirmation_";
     let mut values: Vec<sea_orm::Value> = vec![
         OrderStatus::Paid.to_value().into(),
         chrono::Utc::now().into(),
@@ -465,14 +465,7 @@ async fn settle_in_one_statement(
         attempt.id.into(),
     ];
     values.extend(messages::append_values(found.conversation_id, confirmation));
-    let statement = Statement::from_sql_and_values(DbBackend::Postgres, POSTGRES.as_str(), values);
-    let Some(row) = db.query_one_raw(statement).await? else {
-        return Ok(None);
-    };
-    Ok(Some((
-        order::Model::from_query_result(&row, "")?,
-        message::Model::from_query_result(&row, CONFIRMATION_PREFIX)?,
-    )))
+    Ok(order_with_posted(db, POSTGRES.as_str(), values).await?)
 }
 
 /// [`settle_success`]'s writes elsewhere, in one transaction.

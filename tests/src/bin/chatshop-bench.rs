@@ -683,6 +683,63 @@ async fn fan_out(
 /// server's pools open their connections and prepare their statements.
 const WARM_UP: Duration = Duration::from_secs(1);
 
+/// Runs one task per client, each repeating `step` back to back (a closed
+/// loop): for [`WARM_UP`] unmeasured, then for `duration`. Each step that
+/// starts after the warm-up is a sample if it succeeds and counted as
+/// failed otherwise; returns the measurement and the failures.
+async fn closed_loop<C, F, Fut>(
+    server: &Server,
+    clients: Vec<C>,
+    duration: Duration,
+    step: F,
+) -> Result<(Measurement, u64), BoxError>
+where
+    C: Clone + Send + 'static,
+    F: Fn(C) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let stop = Arc::new(AtomicBool::new(false));
+    let warm_until = Instant::now() + WARM_UP;
+    let mut tasks = Vec::new();
+    for client in clients {
+        let (step, stop) = (step.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut samples, mut failed) = (Vec::new(), 0_u64);
+            while !stop.load(Ordering::Relaxed) {
+                let begin = Instant::now();
+                let ok = step(client.clone()).await;
+                if begin < warm_until {
+                    continue;
+                }
+                if ok {
+                    samples.push(begin.elapsed());
+                } else {
+                    failed += 1;
+                }
+            }
+            (samples, failed)
+        }));
+    }
+    tokio::time::sleep_until(warm_until.into()).await;
+    let cpu_before = server.cpu();
+    let started = Instant::now();
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let (mut samples, mut failed) = (Vec::new(), 0);
+    for task in tasks {
+        let (done, lost) = task.await?;
+        samples.extend(done);
+        failed += lost;
+    }
+    let measurement = Measurement {
+        samples,
+        elapsed: started.elapsed(),
+        server_cpu: server.cpu() - cpu_before,
+        server_rss_kib: server.rss_kib(),
+    };
+    Ok((measurement, failed))
+}
+
 /// The send time a measured message carries (its text is `t=<µs>`), found
 /// in the frame without parsing it: the load generator reads every
 /// delivery, and a full JSON parse of each would take CPU from the server.
@@ -757,58 +814,28 @@ async fn senders(db: &str, duration: Duration) -> Result<(), BoxError> {
         let (customer, _, conversation_id) = conversation(&server).await?;
         conversations.push((customer, conversation_id));
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let warm_until = Instant::now() + WARM_UP;
-    let mut tasks = Vec::new();
-    for (customer, conversation_id) in conversations {
-        let (http, url, stop) = (
-            server.http.clone(),
-            format!("{}/graphql", server.base),
-            stop.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut samples = Vec::new();
-            let mut failed = 0_u64;
-            while !stop.load(Ordering::Relaxed) {
-                let begin = Instant::now();
-                let body = json!({ "query": "mutation($input: SendMessageInput!) { sendMessage(input: $input) { message { seq } } }", "variables": { "input": { "conversationId": conversation_id, "text": "durable?" } } });
-                let ok = match http.post(&url).bearer_auth(&customer).json(&body).send().await {
-                    Ok(response) => response.status().is_success(),
-                    Err(_) => false,
-                };
-                if begin < warm_until {
-                    continue;
-                }
-                if ok {
-                    samples.push(begin.elapsed());
-                } else {
-                    failed += 1;
-                }
+    let (http, url) = (server.http.clone(), format!("{}/graphql", server.base));
+    let send = move |(customer, conversation_id): (String, String)| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let body = json!({ "query": "mutation($input: SendMessageInput!) { sendMessage(input: $input) { message { seq } } }", "variables": { "input": { "conversationId": conversation_id, "text": "durable?" } } });
+            match http
+                .post(&url)
+                .bearer_auth(&customer)
+                .json(&body)
+                .send()
+                .await
+            {
+                Ok(response) => response.status().is_success(),
+                Err(_) => false,
             }
-            (samples, failed)
-        }));
-    }
-    tokio::time::sleep_until(warm_until.into()).await;
-    let cpu_before = server.cpu();
-    let started = Instant::now();
-    tokio::time::sleep(duration).await;
-    stop.store(true, Ordering::Relaxed);
-    let (mut samples, mut failed) = (Vec::new(), 0);
-    for task in tasks {
-        let (done, lost) = task.await?;
-        samples.extend(done);
-        failed += lost;
-    }
+        }
+    };
+    let (mut measurement, failed) = closed_loop(&server, conversations, duration, send).await?;
     if failed > 0 {
         println!("<!-- warning: {failed} sends failed -->");
     }
-    Measurement {
-        samples,
-        elapsed: started.elapsed(),
-        server_cpu: server.cpu() - cpu_before,
-        server_rss_kib: server.rss_kib(),
-    }
-    .row("senders", &format!("{count} senders, closed loop"), "sends");
+    measurement.row("senders", &format!("{count} senders, closed loop"), "sends");
     Ok(())
 }
 
@@ -838,49 +865,45 @@ async fn checkout(db: &str, duration: Duration) -> Result<(), BoxError> {
         let (customer, _, conversation_id) = conversation(&server).await?;
         buyers.push((customer, conversation_id));
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let warm_until = Instant::now() + WARM_UP;
-    let mut tasks = Vec::new();
-    for (customer, conversation_id) in buyers {
-        let (http, url, product, stop) = (
-            server.http.clone(),
-            format!("{}/graphql", server.base),
-            product.clone(),
-            stop.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut samples = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let begin = Instant::now();
-                let place = json!({ "query": "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { order { id } } }", "variables": { "input": { "conversationId": conversation_id, "items": [{ "productId": product, "quantity": 1 }] } } });
-                let placed: Value = http.post(&url).bearer_auth(&customer).json(&place).send().await.unwrap().json().await.unwrap();
-                let order_id = placed["data"]["placeOrder"]["order"]["id"].as_str().unwrap_or_else(|| panic!("{placed}")).to_owned();
-                let pay = json!({ "query": "mutation($input: PayOrderInput!) { payOrder(input: $input) { order { status } } }", "variables": { "input": { "orderId": order_id, "paymentMethodToken": "tok_success", "idempotencyKey": uuid::Uuid::new_v4().to_string() } } });
-                let paid: Value = http.post(&url).bearer_auth(&customer).json(&pay).send().await.unwrap().json().await.unwrap();
-                assert_eq!(paid["data"]["payOrder"]["order"]["status"], "PAID", "{paid}");
-                if begin >= warm_until {
-                    samples.push(begin.elapsed());
-                }
-            }
-            samples
-        }));
-    }
-    tokio::time::sleep_until(warm_until.into()).await;
-    let cpu_before = server.cpu();
-    let started = Instant::now();
-    tokio::time::sleep(duration).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut samples = Vec::new();
-    for task in tasks {
-        samples.extend(task.await?);
-    }
-    Measurement {
-        samples,
-        elapsed: started.elapsed(),
-        server_cpu: server.cpu() - cpu_before,
-        server_rss_kib: server.rss_kib(),
-    }
-    .row(
+    let (http, url) = (server.http.clone(), format!("{}/graphql", server.base));
+    let buy = move |(customer, conversation_id): (String, String)| {
+        let (http, url, product) = (http.clone(), url.clone(), product.clone());
+        async move {
+            let place = json!({ "query": "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { order { id } } }", "variables": { "input": { "conversationId": conversation_id, "items": [{ "productId": product, "quantity": 1 }] } } });
+            let placed: Value = http
+                .post(&url)
+                .bearer_auth(&customer)
+                .json(&place)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let order_id = placed["data"]["placeOrder"]["order"]["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{placed}"))
+                .to_owned();
+            let pay = json!({ "query": "mutation($input: PayOrderInput!) { payOrder(input: $input) { order { status } } }", "variables": { "input": { "orderId": order_id, "paymentMethodToken": "tok_success", "idempotencyKey": uuid::Uuid::new_v4().to_string() } } });
+            let paid: Value = http
+                .post(&url)
+                .bearer_auth(&customer)
+                .json(&pay)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(
+                paid["data"]["payOrder"]["order"]["status"], "PAID",
+                "{paid}"
+            );
+            true
+        }
+    };
+    let (mut measurement, _) = closed_loop(&server, buyers, duration, buy).await?;
+    measurement.row(
         "checkout",
         &format!("{customers} customers placing + paying"),
         "paid orders",
