@@ -16,6 +16,7 @@ mod node;
 mod orders;
 mod relay;
 pub(crate) mod response_cache;
+pub(crate) mod shared_events;
 mod shops;
 mod subscriptions;
 pub(crate) mod types;
@@ -76,7 +77,9 @@ pub(crate) fn build_schema(state: AppState) -> (ChatshopSchema, Executor) {
         if !limits.introspection {
             schema = schema.disable_introspection().disable_suggestions();
         }
-        schema.data(state.clone())
+        schema
+            .data(state.clone())
+            .data(shared_events::ResolvedEvents::default())
     };
     let responses = std::sync::Arc::new(response_cache::ResponseCache::new(
         std::time::Duration::from_millis(state.config.anonymous_cache_ms),

@@ -84,6 +84,11 @@ impl ViewerConsulted {
     pub fn get(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }
+
+    /// Forgets earlier asks: `get` then tells whether a resolver asked since.
+    pub fn reset(&self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
 }
 
 #[derive(Default)]

@@ -18,16 +18,24 @@
 //! that way are not replayed one by one; the replayed messages carry their
 //! current status, and a client that needs every receipt re-reads history.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::{Context, Enum, ID, Result, SimpleObject, Subscription};
+use async_graphql::parser::types::Field;
+use async_graphql::registry::Registry;
+use async_graphql::{
+    Context, ContextSelectionSet, Enum, ID, OutputType, Positioned, Result, ServerResult,
+    SimpleObject, Subscription, Value,
+};
 use chatshop_entity::message;
 use futures_util::{Stream, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::context::ContextExt;
+use super::response_cache::ViewerConsulted;
+use super::shared_events::{EventKey, ResolvedEvents, SharedOperation};
 use super::types::{Conversation, Message, Order};
 use crate::Error;
 use crate::auth::policy::{self, ShopPermission};
@@ -55,11 +63,101 @@ pub(crate) enum MessageEventType {
 
 /// An event of one conversation.
 #[derive(SimpleObject)]
-pub(crate) struct MessageEvent {
+#[graphql(name = "MessageEvent")]
+pub(crate) struct MessageEventFields {
     /// What happened.
     r#type: MessageEventType,
     /// The message, as it is now.
     message: Message,
+}
+
+/// A `MessageEvent` as the stream yields it: its fields, and whether it came
+/// from the bus, shared by every subscriber (see `shared_events`).
+pub(crate) struct MessageEvent {
+    fields: MessageEventFields,
+    live: bool,
+}
+
+impl MessageEvent {
+    /// An event read from the database: resolved for its subscriber alone.
+    fn read(r#type: MessageEventType, message: message::Model) -> Self {
+        Self {
+            fields: MessageEventFields {
+                r#type,
+                message: Message::from(message),
+            },
+            live: false,
+        }
+    }
+
+    /// A message appended, as the bus carried it.
+    fn live(message: Arc<message::Model>) -> Self {
+        Self {
+            fields: MessageEventFields {
+                r#type: MessageEventType::Appended,
+                message: Message(message),
+            },
+            live: true,
+        }
+    }
+}
+
+impl OutputType for MessageEvent {
+    fn type_name() -> Cow<'static, str> {
+        MessageEventFields::type_name()
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        MessageEventFields::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+    ) -> ServerResult<Value> {
+        let shared = (
+            ctx.data_opt::<Arc<SharedOperation>>(),
+            ctx.data_opt::<Arc<ViewerConsulted>>(),
+            ctx.data_opt::<ResolvedEvents>(),
+        );
+        let (true, (Some(operation), Some(consulted), Some(resolved))) = (self.live, shared) else {
+            return OutputType::resolve(&self.fields, ctx, field).await;
+        };
+        let key = EventKey {
+            operation,
+            field: field.pos,
+            message: &self.fields.message.0,
+            kind: match self.fields.r#type {
+                MessageEventType::Appended => 0,
+                MessageEventType::StatusChanged => 1,
+            },
+        };
+        // The first subscriber to get here resolves; the others wait for
+        // its outcome (see `shared_events`).
+        let mut own = None;
+        let outcome = resolved.outcome(&key);
+        let shared = outcome
+            .get_or_init(|| async {
+                // Items of one subscription resolve one after another:
+                // whatever marks the request from here on is this resolution.
+                consulted.reset();
+                let resolution = OutputType::resolve(&self.fields, ctx, field).await;
+                let shared = match &resolution {
+                    Ok(value) if !consulted.get() => Some(value.clone()),
+                    _ => None,
+                };
+                own = Some(resolution);
+                shared
+            })
+            .await;
+        match (own, shared) {
+            (Some(resolution), _) => resolution,
+            (None, Some(value)) => Ok(value.clone()),
+            // It depended on who asked: resolve it for this subscriber.
+            (None, None) => OutputType::resolve(&self.fields, ctx, field).await,
+        }
+    }
 }
 
 /// What happened in a shop's inbox.
@@ -136,7 +234,7 @@ impl Subscription {
                         }
                         for message in batch {
                             last_seq = message.seq;
-                            yield MessageEvent { r#type: MessageEventType::Appended, message: Message::from(message) };
+                            yield MessageEvent::read(MessageEventType::Appended, message);
                         }
                     }
                 }
@@ -147,7 +245,7 @@ impl Subscription {
                     let message = entry.remove();
                     if message.seq == last_seq + 1 {
                         last_seq = message.seq;
-                        yield MessageEvent { r#type: MessageEventType::Appended, message: Message(message) };
+                        yield MessageEvent::live(message);
                     }
                 }
                 let received = if early.is_empty() {
@@ -170,7 +268,7 @@ impl Subscription {
                         match message {
                             Some(message) if seq == last_seq + 1 => {
                                 last_seq = seq;
-                                yield MessageEvent { r#type: MessageEventType::Appended, message: Message(message) };
+                                yield MessageEvent::live(message);
                             }
                             Some(message) if seq > last_seq && early.len() < MAX_EARLY => {
                                 early.insert(seq, message);
@@ -182,7 +280,7 @@ impl Subscription {
                         // Changes to messages not sent yet arrive with them.
                         let sent: Vec<i64> = seqs.into_iter().filter(|s| *s <= last_seq).collect();
                         for message in Box::pin(messages::by_seqs(&state.db, conversation_id, &sent)).await? {
-                            yield MessageEvent { r#type: MessageEventType::StatusChanged, message: Message::from(message) };
+                            yield MessageEvent::read(MessageEventType::StatusChanged, message);
                         }
                     }
                     Ok(Event::Resync) | Err(RecvError::Lagged(_)) => catch_up = true,

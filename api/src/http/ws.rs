@@ -26,6 +26,7 @@
 //! so a slow reader costs neither memory nor anyone else's latency.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::{Request, Response as GraphqlResponse};
@@ -42,6 +43,8 @@ use super::HttpState;
 use crate::auth::Actor;
 use crate::error::ErrorCode;
 use crate::graphql::Executor;
+use crate::graphql::response_cache::{Key, ViewerConsulted};
+use crate::graphql::shared_events::SharedOperation;
 
 /// The only subprotocol spoken here.
 const PROTOCOL: &str = "graphql-transport-ws";
@@ -392,9 +395,20 @@ impl Connection {
                 .await;
         }
 
+        // Subscribers running the same operation may share resolutions of
+        // live events (see `graphql::shared_events`).
+        let shared = Key::new(
+            &params.query,
+            &params.variables,
+            params.operation_name.as_deref(),
+        );
         let mut request = Request::new(params.query)
             .variables(params.variables)
-            .data(actor);
+            .data(actor)
+            .data(Arc::new(ViewerConsulted::default()));
+        if let Some(key) = shared {
+            request = request.data(Arc::new(SharedOperation(key)));
+        }
         if let Some(name) = params.operation_name {
             request = request.operation_name(name);
         }

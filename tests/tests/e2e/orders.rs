@@ -766,3 +766,65 @@ async fn a_charge_the_server_never_recorded_is_reconciled_not_repeated() {
 fn chrono_now() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now()
 }
+
+/// Subscribers running the same document share what a live event resolves
+/// to, except where its resolution depends on who asks: an order card shows
+/// each side its own view of the order, on every socket.
+#[tokio::test]
+async fn subscribers_with_the_same_document_each_see_an_order_card_as_their_side_does() {
+    const CARDS: &str = "subscription($id: ID!) { messageEvents(conversationId: $id) { message { seq kind text order { platformFee { amount } } } } }";
+    let shop = shop_on(TestApp::spawn().await).await;
+    let grinder = shop.product("Hand grinder", "59.00", None).await;
+    let (customer, conversation_id) = shop.customer("buyer@example.com").await;
+    let viewers = [&customer, &customer, &shop.agent, &shop.agent];
+    let mut sockets = Vec::new();
+    for viewer in viewers {
+        let mut socket = shop.app.ws_as(viewer).await;
+        socket
+            .subscribe("m", CARDS, json!({ "id": conversation_id }))
+            .await;
+        sockets.push(socket);
+    }
+    // Every socket past its replay, then live.
+    let send = |user: &TestUser, text: &str| {
+        shop.app
+            .gql("mutation($input: SendMessageInput!) { sendMessage(input: $input) { message { seq } } }")
+            .vars(json!({ "input": { "conversationId": conversation_id, "text": text } }))
+            .as_user(user)
+            .send()
+    };
+    send(&customer, "hello").await.ok();
+    for socket in &mut sockets {
+        while socket.next_payload("m").await["data"]["messageEvents"]["message"]["text"] != "hello"
+        {
+        }
+    }
+
+    let placed = shop
+        .place(
+            &customer,
+            &conversation_id,
+            json!([{ "productId": grinder, "quantity": 1 }]),
+        )
+        .await;
+    order_id(&placed);
+    let mut fees = Vec::new();
+    for socket in &mut sockets {
+        let card = socket.next_payload("m").await["data"]["messageEvents"]["message"].clone();
+        assert_eq!(card["kind"], "ORDER_CARD", "{card}");
+        fees.push(card["order"]["platformFee"].clone());
+    }
+    assert_eq!(fees[0], Value::Null, "the customer sees no platform fee");
+    assert_eq!(fees[1], Value::Null, "the customer sees no platform fee");
+    assert!(fees[2]["amount"].is_string(), "{}", fees[2]);
+    assert_eq!(fees[2], fees[3]);
+
+    // A plain message resolves the same for everyone.
+    send(&shop.agent, "on its way").await.ok();
+    let mut seen = Vec::new();
+    for socket in &mut sockets {
+        seen.push(socket.next_payload("m").await["data"]["messageEvents"]["message"].clone());
+    }
+    assert_eq!(seen[0]["text"], "on its way");
+    assert!(seen.iter().all(|m| *m == seen[0]), "{seen:?}");
+}
