@@ -75,9 +75,9 @@ async fn main() -> Result<(), BoxError> {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
-        "| scenario | setting | throughput | p50 | p99 | p99.9 | max | server CPU | server RSS |"
+        "| scenario | setting | throughput | p50 | p99 | p99.9 | max | server CPU | server RSS | steal |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for scenario in &scenarios {
         match scenario.as_str() {
             "baseline" => baseline(&db, duration).await?,
@@ -298,6 +298,48 @@ struct Measurement {
     elapsed: Duration,
     server_cpu: Duration,
     server_rss_kib: u64,
+    /// Share of the machine's CPU time the hypervisor gave to others.
+    steal: f64,
+}
+
+/// The machine's CPU time counters (the `cpu` line of /proc/stat). On a
+/// virtual machine, `steal` is time its CPUs were ready but the host ran
+/// something else: latency measured then is the host's, not ours, so each
+/// row says how much there was.
+#[derive(Clone, Copy)]
+struct HostTimes {
+    total: u64,
+    steal: u64,
+}
+
+impl HostTimes {
+    fn now() -> Self {
+        Self::parse(&std::fs::read_to_string("/proc/stat").unwrap_or_default())
+    }
+
+    fn parse(stat: &str) -> Self {
+        let ticks: Vec<u64> = stat
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|t| t.parse().ok())
+            .collect();
+        Self {
+            // user nice system idle iowait irq softirq steal (guest time
+            // is already counted in user).
+            total: ticks.iter().take(8).sum(),
+            steal: ticks.get(7).copied().unwrap_or(0),
+        }
+    }
+
+    /// Percent of the CPU time since `self` that was stolen.
+    fn steal_since(self) -> f64 {
+        let now = Self::now();
+        let total = now.total.saturating_sub(self.total).max(1);
+        100.0 * now.steal.saturating_sub(self.steal) as f64 / total as f64
+    }
 }
 
 impl Measurement {
@@ -313,12 +355,13 @@ impl Measurement {
         let rate = self.samples.len() as f64 / self.elapsed.as_secs_f64();
         let cpu_share = 100.0 * self.server_cpu.as_secs_f64() / self.elapsed.as_secs_f64();
         println!(
-            "| {scenario} | {setting} | {rate:.0} {unit}/s | {} | {} | {} | {} | {cpu_share:.0} % | {:.1} MiB |",
+            "| {scenario} | {setting} | {rate:.0} {unit}/s | {} | {} | {} | {} | {cpu_share:.0} % | {:.1} MiB | {:.0} % |",
             pick(0.5),
             pick(0.99),
             pick(0.999),
             self.samples.last().map_or("-".to_owned(), |d| millis(*d)),
-            self.server_rss_kib as f64 / 1024.0
+            self.server_rss_kib as f64 / 1024.0,
+            self.steal
         );
     }
 }
@@ -356,6 +399,7 @@ async fn http_load_as(
     let mut tasks = Vec::new();
     let started = Instant::now();
     let cpu_before = server.cpu();
+    let host = HostTimes::now();
     for _ in 0..connections {
         let (http, url, payload, stop, authorization) = (
             server.http.clone(),
@@ -404,6 +448,7 @@ async fn http_load_as(
         elapsed,
         server_cpu: server.cpu() - cpu_before,
         server_rss_kib: server.rss_kib(),
+        steal: host.steal_since(),
     }
 }
 
@@ -639,6 +684,7 @@ async fn fan_out(
         } else {
             sender.cpu()
         };
+    let host = HostTimes::now();
     let started = Instant::now();
     let total = rate * duration.as_secs();
     let sends = send_at_rate(sender, &agent, &conversation_id, rate, total, "t=", origin).await;
@@ -676,6 +722,7 @@ async fn fan_out(
         elapsed,
         server_cpu: cpu_after - cpu_before,
         server_rss_kib: receiver.rss_kib(),
+        steal: host.steal_since(),
     })
 }
 
@@ -722,6 +769,7 @@ where
     }
     tokio::time::sleep_until(warm_until.into()).await;
     let cpu_before = server.cpu();
+    let host = HostTimes::now();
     let started = Instant::now();
     tokio::time::sleep(duration).await;
     stop.store(true, Ordering::Relaxed);
@@ -736,6 +784,7 @@ where
         elapsed: started.elapsed(),
         server_cpu: server.cpu() - cpu_before,
         server_rss_kib: server.rss_kib(),
+        steal: host.steal_since(),
     };
     Ok((measurement, failed))
 }
@@ -942,7 +991,7 @@ async fn memory(db: &str) -> Result<(), BoxError> {
         let (count, rss_before) = before;
         let added = (rss.saturating_sub(rss_before) as f64 * 1024.0) / (target - count) as f64;
         println!(
-            "| memory | {target} idle subscriptions | - | - | - | - | - | - | {:.1} MiB ({:.1} KiB per subscription from {count} to {target}; idle server {:.1} MiB) |",
+            "| memory | {target} idle subscriptions | - | - | - | - | - | - | {:.1} MiB ({:.1} KiB per subscription from {count} to {target}; idle server {:.1} MiB) | - |",
             rss as f64 / 1024.0,
             added / 1024.0,
             idle_rss as f64 / 1024.0
@@ -954,7 +1003,15 @@ async fn memory(db: &str) -> Result<(), BoxError> {
 
 #[cfg(test)]
 mod tests {
-    use super::send_time;
+    use super::{HostTimes, send_time};
+
+    #[test]
+    fn steal_is_read_from_the_machine_wide_cpu_line() {
+        let stat = "cpu  100 5 50 800 10 1 2 32 7 0\ncpu0 50 2 25 400 5 0 1 16 0 0\n";
+        let times = HostTimes::parse(stat);
+        assert_eq!(times.steal, 32);
+        assert_eq!(times.total, 100 + 5 + 50 + 800 + 10 + 1 + 2 + 32);
+    }
 
     #[test]
     fn the_send_time_is_read_from_a_delivery_and_nothing_else() {
