@@ -17,8 +17,10 @@ pub(crate) trait ContextExt {
     /// The shared state.
     fn state(&self) -> Result<&AppState, Error>;
     /// The caller; anonymous when the transport attached no one. Asking
-    /// makes the response the caller's own (see `response_cache`): resolvers
-    /// whose answer does not depend on the caller should not ask.
+    /// makes the response the caller's own (see `response_cache`, and
+    /// `shared_events` for live events): resolvers whose answer does not
+    /// depend on the caller should not ask, and no resolver may learn who
+    /// the caller is any other way.
     fn actor(&self) -> &Actor;
 }
 
