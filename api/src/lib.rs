@@ -51,6 +51,9 @@ mod seed;
 mod services;
 /// Logging setup for the binary.
 pub mod telemetry;
+/// Values for unit tests.
+#[cfg(test)]
+mod test_support;
 
 pub use app::{Chatshop, ChatshopBuilder, connect_database};
 pub use chatshop_migration::Migrator;

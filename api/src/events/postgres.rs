@@ -267,25 +267,7 @@ mod tests {
 
     #[test]
     fn a_long_message_travels_by_reference() {
-        let message = chatshop_entity::message::Model {
-            id: Uuid::new_v4(),
-            conversation_id: Uuid::new_v4(),
-            seq: 3,
-            author_kind: chatshop_entity::enums::AuthorKind::Customer,
-            author_id: None,
-            kind: chatshop_entity::enums::MessageKind::Text,
-            body: "é".repeat(4_000),
-            product_id: None,
-            order_id: None,
-            category: None,
-            client_message_id: None,
-            request_digest: None,
-            status: chatshop_entity::enums::DeliveryStatus::Sent,
-            delivered_at: None,
-            read_at: None,
-            redacted_at: None,
-            created_at: chrono::Utc::now(),
-        };
+        let message = crate::test_support::text_message(Uuid::new_v4(), 3, &"é".repeat(4_000));
         let from = Uuid::new_v4();
         let payload =
             notify_payload(from, Event::appended(Uuid::nil(), message.clone())).expect("a payload");

@@ -117,25 +117,11 @@ mod tests {
     }
 
     fn message(seq: i64) -> Arc<message::Model> {
-        Arc::new(message::Model {
-            id: uuid::Uuid::nil(),
-            conversation_id: uuid::Uuid::nil(),
+        Arc::new(crate::test_support::text_message(
+            uuid::Uuid::nil(),
             seq,
-            author_kind: chatshop_entity::enums::AuthorKind::Customer,
-            author_id: None,
-            kind: chatshop_entity::enums::MessageKind::Text,
-            body: String::new(),
-            product_id: None,
-            order_id: None,
-            category: None,
-            client_message_id: None,
-            request_digest: None,
-            status: chatshop_entity::enums::DeliveryStatus::Sent,
-            delivered_at: None,
-            read_at: None,
-            redacted_at: None,
-            created_at: chrono::Utc::now(),
-        })
+            "",
+        ))
     }
 
     #[test]

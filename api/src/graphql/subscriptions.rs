@@ -116,12 +116,16 @@ impl OutputType for MessageEvent {
         ctx: &ContextSelectionSet<'_>,
         field: &Positioned<Field>,
     ) -> ServerResult<Value> {
-        let shared = (
-            ctx.data_opt::<Arc<SharedOperation>>(),
-            ctx.data_opt::<Arc<ViewerConsulted>>(),
-            ctx.data_opt::<ResolvedEvents>(),
-        );
-        let (true, (Some(operation), Some(consulted), Some(resolved))) = (self.live, shared) else {
+        let shared = || {
+            Some((
+                ctx.data_opt::<Arc<SharedOperation>>()?,
+                ctx.data_opt::<Arc<ViewerConsulted>>()?,
+                ctx.data_opt::<ResolvedEvents>()?,
+            ))
+        };
+        // Only live events are shared, and only where the transport named
+        // the operation (the WebSocket endpoint does).
+        let Some((operation, consulted, resolved)) = self.live.then(shared).flatten() else {
             return OutputType::resolve(&self.fields, ctx, field).await;
         };
         let key = EventKey {

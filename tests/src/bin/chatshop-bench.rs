@@ -919,31 +919,13 @@ async fn checkout(db: &str, duration: Duration) -> Result<(), BoxError> {
         let (http, url, product) = (http.clone(), url.clone(), product.clone());
         async move {
             let place = json!({ "query": "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { order { id } } }", "variables": { "input": { "conversationId": conversation_id, "items": [{ "productId": product, "quantity": 1 }] } } });
-            let placed: Value = http
-                .post(&url)
-                .bearer_auth(&customer)
-                .json(&place)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let placed = post_as(&http, &url, &customer, &place).await;
             let order_id = placed["data"]["placeOrder"]["order"]["id"]
                 .as_str()
                 .unwrap_or_else(|| panic!("{placed}"))
                 .to_owned();
             let pay = json!({ "query": "mutation($input: PayOrderInput!) { payOrder(input: $input) { order { status } } }", "variables": { "input": { "orderId": order_id, "paymentMethodToken": "tok_success", "idempotencyKey": uuid::Uuid::new_v4().to_string() } } });
-            let paid: Value = http
-                .post(&url)
-                .bearer_auth(&customer)
-                .json(&pay)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let paid = post_as(&http, &url, &customer, &pay).await;
             assert_eq!(
                 paid["data"]["payOrder"]["order"]["status"], "PAID",
                 "{paid}"
@@ -958,6 +940,19 @@ async fn checkout(db: &str, duration: Duration) -> Result<(), BoxError> {
         "paid orders",
     );
     Ok(())
+}
+
+/// Posts a GraphQL request as `token`'s user; the decoded response.
+async fn post_as(http: &reqwest::Client, url: &str, token: &str, body: &Value) -> Value {
+    http.post(url)
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 async fn memory(db: &str) -> Result<(), BoxError> {
