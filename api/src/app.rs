@@ -33,14 +33,16 @@ pub(crate) struct StateInner {
     /// handler for the single write lock (tens of milliseconds of tail);
     /// elsewhere the same pool as `db`.
     pub writer: DatabaseConnection,
-    /// Group commit for messages people send (on `writer`).
-    pub appender: crate::services::appender::MessageAppender,
+    /// Group commit for messages people send and checkout steps (on
+    /// `writer`).
+    pub group_writer: crate::services::group_writer::GroupWriter,
     pub events: Arc<dyn EventBus>,
     /// Who may still act (see [`crate::auth::accounts`]).
     pub accounts: Arc<crate::auth::accounts::ActiveAccounts>,
     pub payments: Arc<dyn PaymentProvider>,
     pub currencies: crate::services::shops::CurrencyCache,
     pub participations: crate::services::conversations::Participations,
+    pub products: crate::services::orders::RecentProducts,
     pub metrics: crate::metrics::Metrics,
     /// Set when the server shuts down; WebSockets watch it.
     pub stopping: tokio::sync::watch::Sender<bool>,
@@ -60,6 +62,8 @@ impl StateInner {
             events: self.events.as_ref(),
             currencies: &self.currencies,
             participations: &self.participations,
+            products: &self.products,
+            group_writer: &self.group_writer,
             provider: self.payments.as_ref(),
             billing: &self.config.billing,
         }
@@ -351,19 +355,20 @@ impl ChatshopBuilder {
             .unwrap_or_else(|| Arc::new(TestPaymentProvider::new()));
         warn_if_sqlite_replans(&self.db).await;
         let writer = writer_for(&self.db).await?;
-        let appender =
-            crate::services::appender::MessageAppender::start(writer.clone(), events.clone());
+        let group_writer =
+            crate::services::group_writer::GroupWriter::start(writer.clone(), events.clone());
         let accounts = Arc::new(crate::auth::accounts::ActiveAccounts::default());
         accounts.follow(events.as_ref());
         let state = AppState(Arc::new(StateInner {
             db: self.db,
             writer,
-            appender,
+            group_writer,
             events,
             accounts,
             payments,
             currencies: crate::services::shops::CurrencyCache::default(),
             participations: Default::default(),
+            products: Default::default(),
             metrics: crate::metrics::Metrics::new(),
             stopping: tokio::sync::watch::Sender::new(false),
             tokens,

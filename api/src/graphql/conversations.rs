@@ -210,7 +210,7 @@ impl ConversationsMutation {
         };
         let message = messages::send(
             &state.db,
-            &state.appender,
+            &state.group_writer,
             &state.participations,
             ctx.actor(),
             new,

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::conversations::{self, Side};
-use super::new_id;
+use super::{columns_as, is_unique_violation, new_id};
 use crate::Error;
 use crate::auth::Actor;
 use crate::domain::page::{Direction, Page, PageRequest};
@@ -52,7 +52,7 @@ pub struct NewMessage {
 /// client id was used for a different message.
 pub(crate) async fn send(
     db: &impl ConnectionTrait,
-    appender: &super::appender::MessageAppender,
+    group_writer: &super::group_writer::GroupWriter,
     participations: &conversations::Participations,
     actor: &Actor,
     input: NewMessage,
@@ -110,7 +110,7 @@ pub(crate) async fn send(
     let digest = request_digest(&text, input.product_id, category);
     let author_id = actor.user_id()?;
 
-    let appended = appender
+    let appended = group_writer
         .append(
             conversation.shop_id,
             conversation.conversation_id,
@@ -128,7 +128,7 @@ pub(crate) async fn send(
         )
         .await;
     match appended {
-        // The appender has announced it already, in seq order.
+        // The group writer has announced it already, in seq order.
         Ok(message) => Ok(message),
         Err(err) if is_unique_violation(&err) && client_id.is_some() => {
             // The client id was used before: a retry gets the same message
@@ -228,62 +228,28 @@ pub(crate) async fn append_all_postgres(
     db: &impl ConnectionTrait,
     group: &[(Uuid, &Append)],
 ) -> Result<Vec<Option<message::Model>>, sea_orm::DbErr> {
-    // The messages travel as one JSON array: arrays of nullable values do
-    // not bind, and one parameter keeps the statement the same whatever the
-    // group's size.
-    const POSTGRES: &str = "WITH input AS ( \
-            SELECT * FROM json_to_recordset($1::json) AS i(n int, id uuid, \
-                conversation_id uuid, author_kind text, author_id uuid, kind text, body text, \
-                product_id uuid, order_id uuid, category text, client_message_id text, \
-                request_digest text)), \
-        counts AS (SELECT conversation_id, count(*) AS k FROM input GROUP BY conversation_id), \
-        bumped AS ( \
-            UPDATE conversations AS c SET last_seq = c.last_seq + counts.k, \
-                last_message_at = $2, updated_at = $2 \
-            FROM counts WHERE c.id = counts.conversation_id \
-            RETURNING c.id, c.last_seq, counts.k), \
-        numbered AS ( \
-            SELECT input.*, bumped.last_seq - bumped.k \
-                + row_number() OVER (PARTITION BY input.conversation_id ORDER BY input.n) AS seq \
-            FROM input JOIN bumped ON bumped.id = input.conversation_id) \
-        INSERT INTO messages (id, conversation_id, seq, author_kind, author_id, kind, body, \
-            product_id, order_id, category, client_message_id, request_digest, status, \
-            delivered_at, read_at, redacted_at, created_at) \
-        SELECT id, conversation_id, seq, author_kind, author_id, kind, body, product_id, \
-            order_id, category, client_message_id, request_digest, $3, NULL, NULL, NULL, $2 \
-        FROM numbered ORDER BY n \
-        RETURNING *";
+    static POSTGRES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "WITH input AS (SELECT * FROM json_to_recordset($1::json) AS i({APPEND_RECORD})), \
+            {} SELECT * FROM appended",
+            postgres_append_many("input", 2)
+        )
+    });
     let ids: Vec<Uuid> = group.iter().map(|_| new_id()).collect();
     let input: Vec<serde_json::Value> = group
         .iter()
         .zip(&ids)
         .enumerate()
-        .map(|(n, ((conversation_id, new), id))| {
-            serde_json::json!({
-                "n": n,
-                "id": id,
-                "conversation_id": conversation_id,
-                "author_kind": new.author_kind.to_value(),
-                "author_id": new.author_id,
-                "kind": new.kind.to_value(),
-                "body": new.body,
-                "product_id": new.product_id,
-                "order_id": new.order_id,
-                "category": new.category.map(|c| c.to_value()),
-                "client_message_id": new.client_message_id,
-                "request_digest": new.request_digest,
-            })
-        })
+        .map(|(n, ((conversation_id, new), id))| append_record(n, *id, *conversation_id, new))
         .collect();
     let values: Vec<sea_orm::Value> = vec![
         serde_json::Value::Array(input).to_string().into(),
         chrono::Utc::now().into(),
-        DeliveryStatus::Sent.to_value().into(),
     ];
     let mut stored: std::collections::HashMap<Uuid, message::Model> = message::Entity::find()
         .from_raw_sql(sea_orm::Statement::from_sql_and_values(
             DbBackend::Postgres,
-            POSTGRES,
+            POSTGRES.as_str(),
             values,
         ))
         .all(db)
@@ -292,6 +258,71 @@ pub(crate) async fn append_all_postgres(
         .map(|message| (message.id, message))
         .collect();
     Ok(ids.iter().map(|id| stored.remove(id)).collect())
+}
+
+/// The columns of a message to append as JSON records travel them (see
+/// [`append_record`]): `n` orders them. Arrays of nullable values do not
+/// bind, and one JSON parameter keeps a statement the same whatever the
+/// group's size.
+pub(crate) const APPEND_RECORD: &str = "n int, id uuid, conversation_id uuid, author_kind text, \
+    author_id uuid, kind text, body text, product_id uuid, order_id uuid, category text, \
+    client_message_id text, request_digest text";
+
+/// A message to append, as the JSON record [`APPEND_RECORD`] describes.
+pub(crate) fn append_record(
+    n: usize,
+    id: Uuid,
+    conversation_id: Uuid,
+    new: &Append,
+) -> serde_json::Value {
+    serde_json::json!({
+        "n": n,
+        "id": id,
+        "conversation_id": conversation_id,
+        "author_kind": new.author_kind.to_value(),
+        "author_id": new.author_id,
+        "kind": new.kind.to_value(),
+        "body": new.body,
+        "product_id": new.product_id,
+        "order_id": new.order_id,
+        "category": new.category.map(|c| c.to_value()),
+        "client_message_id": new.client_message_id,
+        "request_digest": new.request_digest,
+    })
+}
+
+/// PostgreSQL: the common table expressions that append the messages of
+/// `source` (an earlier expression with the columns of [`APPEND_RECORD`]),
+/// each conversation's in `n` order after its last `seq`, at the time bound
+/// as `$now`; `appended` holds the stored messages. Conversations are locked
+/// in one order (by id), so that groups written side by side (messages,
+/// orders, payments) queue for the conversations they share instead of
+/// deadlocking.
+pub(crate) fn postgres_append_many(source: &str, now: usize) -> String {
+    format!(
+        "counts AS (SELECT conversation_id, count(*) AS k FROM {source} GROUP BY conversation_id), \
+        conversations_locked AS ( \
+            SELECT id FROM conversations WHERE id IN (SELECT conversation_id FROM counts) \
+            ORDER BY id FOR NO KEY UPDATE), \
+        bumped AS ( \
+            UPDATE conversations AS c SET last_seq = c.last_seq + counts.k, \
+                last_message_at = ${now}, updated_at = ${now} \
+            FROM counts JOIN conversations_locked ON conversations_locked.id = counts.conversation_id \
+            WHERE c.id = counts.conversation_id \
+            RETURNING c.id, c.last_seq, counts.k), \
+        numbered AS ( \
+            SELECT {source}.*, bumped.last_seq - bumped.k \
+                + row_number() OVER (PARTITION BY {source}.conversation_id ORDER BY {source}.n) AS seq \
+            FROM {source} JOIN bumped ON bumped.id = {source}.conversation_id), \
+        appended AS ( \
+            INSERT INTO messages ({MESSAGE_COLUMNS}) \
+            SELECT id, conversation_id, seq, author_kind, author_id, kind, body, product_id, \
+                order_id, category, client_message_id, request_digest, '{sent}', NULL, NULL, \
+                NULL, ${now} \
+            FROM numbered ORDER BY n \
+            RETURNING *)",
+        sent = DeliveryStatus::Sent.to_value(),
+    )
 }
 
 /// The 13 values an append binds, in the order of [`postgres_append`]'s
@@ -345,27 +376,13 @@ pub(crate) fn postgres_append(first: usize, guard: Option<&str>) -> String {
 /// `prefix`, for a statement that returns the message beside other rows
 /// (read back with `message::Model::from_query_result(row, prefix)`).
 pub(crate) fn appended_columns(prefix: &str) -> String {
-    MESSAGE_COLUMNS
-        .split(',')
-        .map(|column| {
-            let column = column.trim();
-            format!("appended.{column} AS {prefix}{column}")
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    columns_as::<message::Entity>("appended", prefix)
 }
 
 /// The columns of `messages`.
 pub(crate) const MESSAGE_COLUMNS: &str = "id, conversation_id, seq, author_kind, author_id, kind, \
     body, product_id, order_id, category, client_message_id, request_digest, status, \
     delivered_at, read_at, redacted_at, created_at";
-
-fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
-    matches!(
-        err.sql_err(),
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-    )
-}
 
 fn request_digest(
     text: &str,

@@ -12,10 +12,10 @@
 //! * a failed write leaves nothing behind: multi-row writes run in one
 //!   transaction.
 
-pub(crate) mod appender;
 pub mod billing;
 pub mod catalog;
 pub mod conversations;
+pub(crate) mod group_writer;
 pub mod messages;
 pub mod orders;
 pub mod payments;
@@ -24,7 +24,8 @@ pub mod shops;
 pub mod users;
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+    ColumnTrait, ConnectionTrait, EntityTrait, IdenStatic, Iterable, QueryFilter, QueryOrder,
+    QuerySelect, Select,
 };
 use uuid::Uuid;
 
@@ -71,6 +72,38 @@ where
         .all(db)
         .await?;
     Ok(request.finish(rows))
+}
+
+/// Whether a write failed on a unique index (a key used before).
+pub(crate) fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}
+
+/// `alias.column AS {prefix}column, …` for every column of `E`: for a
+/// statement that returns `E`'s row beside another's, read back with
+/// `FromQueryResult::from_query_result(row, prefix)`.
+pub(crate) fn columns_as<E: EntityTrait>(alias: &str, prefix: &str) -> String {
+    E::Column::iter()
+        .map(|column| {
+            let name = column.as_str();
+            format!("{alias}.{name} AS {prefix}{name}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A PostgreSQL array parameter. Groups pass their rows as arrays, one per
+/// column, to `unnest`: the planner then knows how many rows there are (a
+/// JSON record set counts as 100 to it, enough to make it scan whole tables
+/// to join them). Arrays of nullable values do not bind.
+pub(crate) fn array<T>(values: impl Iterator<Item = T>) -> sea_orm::Value
+where
+    Vec<T>: Into<sea_orm::Value>,
+{
+    values.collect::<Vec<_>>().into()
 }
 
 /// A new time-ordered id: rows sort by creation, which keyset pagination uses.

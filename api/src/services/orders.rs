@@ -1,7 +1,8 @@
 //! Orders: placing them with atomic stock reservation, and every transition
 //! after (cancel, expire, fulfil, refund). Paying is in `payments`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use chatshop_entity::enums::{AuthorKind, MessageCategory, MessageKind, OrderStatus};
 use chatshop_entity::{message, order, order_item, product};
@@ -14,9 +15,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::conversations::{self, Participation, Participations, Side};
+use super::group_writer::GroupWriter;
 use super::messages::{self, Append};
 use super::shops::CurrencyCache;
-use super::{new_id, paginate};
+use super::{array, is_unique_violation, new_id, paginate};
 use crate::Error;
 use crate::auth::Actor;
 use crate::auth::policy::{self, ShopPermission};
@@ -51,10 +53,64 @@ pub struct OrderContext<'a, C> {
     pub currencies: &'a CurrencyCache,
     /// Callers' places in conversations, as recently found.
     pub participations: &'a Participations,
+    /// Products as recently read.
+    pub products: &'a RecentProducts,
+    /// Group commit for checkout steps.
+    pub(crate) group_writer: &'a GroupWriter,
     /// The payment processor.
     pub provider: &'a dyn PaymentProvider,
     /// Timeouts and rates.
     pub billing: &'a BillingConfig,
+}
+
+/// Products as recently read, for placing orders: each is remembered for
+/// up to [`PRODUCT_REMEMBERED_FOR`]. A stale one costs a detour, not a wrong
+/// order: the statement that places an order from it writes nothing unless
+/// the product is still as remembered, and the general path then reads it.
+#[derive(Default)]
+pub struct RecentProducts {
+    known: std::sync::RwLock<HashMap<Uuid, (product::Model, Instant)>>,
+}
+
+/// How long a product read is used for placing orders.
+pub const PRODUCT_REMEMBERED_FOR: Duration = Duration::from_secs(1);
+
+/// How many products are remembered before the cache starts over.
+const RECENT_PRODUCTS_LIMIT: usize = 100_000;
+
+impl RecentProducts {
+    /// The product as read at most [`PRODUCT_REMEMBERED_FOR`] ago.
+    async fn get(
+        &self,
+        db: &impl ConnectionTrait,
+        product_id: Uuid,
+    ) -> Result<Option<product::Model>, Error> {
+        let remembered = self.known.read().ok().and_then(|known| {
+            known
+                .get(&product_id)
+                .filter(|(_, read_at)| read_at.elapsed() < PRODUCT_REMEMBERED_FOR)
+                .map(|(found, _)| found.clone())
+        });
+        if remembered.is_some() {
+            return Ok(remembered);
+        }
+        let Some(found) = product::Entity::find_by_id(product_id).one(db).await? else {
+            return Ok(None);
+        };
+        if let Ok(mut known) = self.known.write() {
+            if known.len() >= RECENT_PRODUCTS_LIMIT {
+                known.clear();
+            }
+            known.insert(product_id, (found.clone(), Instant::now()));
+        }
+        Ok(Some(found))
+    }
+
+    fn forget(&self, product_id: Uuid) {
+        if let Ok(mut known) = self.known.write() {
+            known.remove(&product_id);
+        }
+    }
 }
 
 /// Places an order: reserves the stock of every line and writes the order,
@@ -123,24 +179,26 @@ pub async fn place<C: ConnectionTrait + TransactionTrait>(
         )
     };
 
-    // An order of one line, on PostgreSQL: the product as read just before
-    // is taken from stock and the order recorded in one statement, which
-    // writes nothing unless the product is still sellable, at that price and
-    // name, with the stock for it. Otherwise the general path below decides.
+    // An order of one line, on PostgreSQL: the product as recently read is
+    // taken from stock and the order recorded in one statement (shared with
+    // other orders placed at the same moment), which writes nothing unless
+    // the product is still sellable, at that price and name, with the stock
+    // for it. Otherwise the general path below decides.
     if let [(product_id, quantity)] = input.items[..]
-        && db.get_database_backend() == DbBackend::Postgres
-        && let Some(found) = product::Entity::find_by_id(product_id).one(reader).await?
+        && cx.group_writer.groups_checkout()
+        && let Some(found) = cx.products.get(reader, product_id).await?
         && found.shop_id == shop_id
         && !found.archived
     {
         let quantity = i64::from(quantity);
-        let draft = placing.draft(&[(found.clone(), quantity)])?;
-        match record_one_line(db, draft, &found, quantity).await {
+        let draft = placing.draft(&[(found, quantity)])?;
+        match cx.group_writer.place(draft).await {
             Ok(Some((placed, card))) => {
                 publish_with_message(events, &placed, Some(card)).await;
                 return Ok((placed, side));
             }
-            Ok(None) => {}
+            // Changed since, or out of stock: read afresh next time.
+            Ok(None) => cx.products.forget(product_id),
             Err(err) if is_unique_violation(&err) => {
                 return retried(db).await.map(|order| (order, side));
             }
@@ -178,13 +236,6 @@ pub async fn place<C: ConnectionTrait + TransactionTrait>(
     Ok((placed, side))
 }
 
-fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
-    matches!(
-        err.sql_err(),
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-    )
-}
-
 /// The same client key won a race: answer as for a retry.
 async fn answer_as_retry(
     db: &impl ConnectionTrait,
@@ -212,10 +263,19 @@ struct Placing<'a> {
 }
 
 /// An order, its lines and its order card, ready to be written.
-struct Draft {
+pub(crate) struct Draft {
     order: order::Model,
     lines: Vec<order_item::Model>,
     card: Append,
+}
+
+impl Draft {
+    /// About what this order adds to a group's statement (see
+    /// [`record_one_lines`]): its names and text, and ids and numbers.
+    pub(crate) fn statement_bytes(&self) -> usize {
+        let names: usize = self.lines.iter().map(|line| line.name.len() + 200).sum();
+        names + self.card.body.len() + 900
+    }
 }
 
 impl Placing<'_> {
@@ -298,20 +358,19 @@ impl Placing<'_> {
 /// message's columns, beside the order's (see [`order_with_posted`]).
 pub(crate) const POSTED_PREFIX: &str = "posted_";
 
-/// PostgreSQL: one statement that inserts an order (one row from `source`,
-/// a table expression that `stock` may define), its lines and its card, and
-/// returns the order and the card. Parameters: the order's 15 values, the
-/// lines' 6 arrays, the card's 13 values (see [`record_values`]), then any
-/// of `stock`'s own.
-fn postgres_record(stock: &str, source: &str) -> String {
+/// PostgreSQL: one statement that inserts an order, its lines and its
+/// card, and returns the order and the card. Parameters: the order's 15
+/// values, the lines' 6 arrays, the card's 13 values (see
+/// [`record_values`]).
+fn postgres_record() -> String {
     format!(
-        "WITH {stock} placed AS ( \
+        "WITH placed AS ( \
             INSERT INTO orders (id, conversation_id, shop_id, customer_id, placed_by_id, \
                 status, currency, subtotal_minor, platform_fee_minor, total_minor, \
                 refunded_minor, client_key, reserved_until, payment_attempt_id, created_at, \
                 updated_at, paid_at, fulfilled_at, cancelled_at) \
-            SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, $14, $15, \
-                NULL, NULL, NULL FROM {source} \
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, $14, $15, \
+                NULL, NULL, NULL) \
             RETURNING *), \
         lines AS ( \
             INSERT INTO order_items (id, order_id, product_id, name, unit_price_minor, \
@@ -392,6 +451,26 @@ pub(crate) async fn order_with_posted(
     )))
 }
 
+/// As [`order_with_posted`], for a statement that returns several orders
+/// each with its message.
+pub(crate) async fn orders_with_posted(
+    db: &impl ConnectionTrait,
+    sql: &str,
+    values: Vec<sea_orm::Value>,
+) -> Result<Vec<(order::Model, message::Model)>, sea_orm::DbErr> {
+    let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
+    db.query_all_raw(statement)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                order::Model::from_query_result(row, "")?,
+                message::Model::from_query_result(row, POSTED_PREFIX)?,
+            ))
+        })
+        .collect()
+}
+
 /// Writes a placed order, its lines and its order card in `txn` (after
 /// the stock was taken); returns the order and the card as stored. One
 /// statement on PostgreSQL, three on SQLite (where statements do not cross a
@@ -400,8 +479,7 @@ async fn record(
     txn: &impl ConnectionTrait,
     draft: Draft,
 ) -> Result<(order::Model, message::Model), sea_orm::DbErr> {
-    static POSTGRES: std::sync::LazyLock<String> =
-        std::sync::LazyLock::new(|| postgres_record("", "(SELECT 1) AS one"));
+    static POSTGRES: std::sync::LazyLock<String> = std::sync::LazyLock::new(postgres_record);
     if txn.get_database_backend() == DbBackend::Postgres {
         return order_with_posted(txn, POSTGRES.as_str(), record_values(draft))
             .await?
@@ -421,42 +499,150 @@ async fn record(
     Ok((placed, card))
 }
 
-/// PostgreSQL, an order of one line: takes `quantity` of `found` (as it
-/// was read) from stock and records the order, in one statement, so one
-/// round trip and its own transaction. Writes nothing, and returns `None`,
-/// unless the product is still sellable at the price and name read, and
-/// still counted (with enough stock) or still uncounted as read.
-async fn record_one_line(
+/// PostgreSQL, orders of one line each (drafted from products as recently
+/// read): takes each line's quantity from stock and records the orders with
+/// their cards, in one statement, so one round trip and one commit for the
+/// lot. An order is written only if its product is still sellable at the
+/// price and name it was drafted with, and still counted (with stock for
+/// every order of the group that wants it) or still uncounted; the others
+/// get `None`. Fails as a whole when any insert fails (a client key used
+/// before). Counted products are locked in one order (by id), so that two
+/// groups wanting the same ones queue instead of deadlocking.
+pub(crate) async fn record_one_lines(
     db: &impl ConnectionTrait,
-    draft: Draft,
-    found: &product::Model,
-    quantity: i64,
-) -> Result<Option<(order::Model, message::Model)>, sea_orm::DbErr> {
+    drafts: &[Draft],
+) -> Result<Vec<Option<(order::Model, message::Model)>>, sea_orm::DbErr> {
     static POSTGRES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        postgres_record(
-            "taken AS ( \
-                UPDATE products SET stock = stock - $37 \
-                WHERE $40 AND id = $35 AND shop_id = $36 AND archived = false \
-                    AND stock >= $37 AND price_minor = $38 AND name = $39 \
-                RETURNING id), \
-            uncounted AS ( \
-                SELECT id FROM products \
-                WHERE NOT $40 AND id = $35 AND shop_id = $36 AND archived = false \
-                    AND stock IS NULL AND price_minor = $38 AND name = $39), \
-            line AS (SELECT id FROM taken UNION ALL SELECT id FROM uncounted),",
-            "line",
+        format!(
+            "WITH input AS (SELECT id, conversation_id, shop_id, customer_id, placed_by_id, \
+                    status, currency, subtotal_minor, platform_fee_minor, total_minor, \
+                    NULLIF(client_key, '') AS client_key, reserved_until, created_at, line_id, \
+                    product_id, name, unit_price_minor, quantity, counted \
+                FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], \
+                    $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], \
+                    $11::text[], $12::timestamptz[], $13::timestamptz[], $14::uuid[], \
+                    $15::uuid[], $16::text[], $17::bigint[], $18::bigint[], $19::bool[]) \
+                AS i(id, conversation_id, shop_id, customer_id, placed_by_id, status, \
+                    currency, subtotal_minor, platform_fee_minor, total_minor, client_key, \
+                    reserved_until, created_at, line_id, product_id, name, unit_price_minor, \
+                    quantity, counted)), \
+            wanted AS ( \
+                SELECT product_id, shop_id, name, unit_price_minor, sum(quantity) AS quantity \
+                FROM input WHERE counted GROUP BY product_id, shop_id, name, unit_price_minor), \
+            locked AS ( \
+                SELECT id FROM products WHERE id IN (SELECT product_id FROM wanted) \
+                ORDER BY id FOR NO KEY UPDATE), \
+            taken AS ( \
+                UPDATE products AS p SET stock = p.stock - wanted.quantity \
+                FROM wanted JOIN locked ON locked.id = wanted.product_id \
+                WHERE p.id = wanted.product_id AND p.shop_id = wanted.shop_id \
+                    AND p.archived = false AND p.stock >= wanted.quantity \
+                    AND p.price_minor = wanted.unit_price_minor AND p.name = wanted.name \
+                RETURNING p.id, wanted.shop_id, wanted.name, wanted.unit_price_minor), \
+            placeable AS ( \
+                SELECT input.* FROM input JOIN taken ON taken.id = input.product_id \
+                    AND taken.shop_id = input.shop_id AND taken.name = input.name \
+                    AND taken.unit_price_minor = input.unit_price_minor \
+                WHERE input.counted \
+                UNION ALL \
+                SELECT input.* FROM input JOIN products AS p ON p.id = input.product_id \
+                    AND p.shop_id = input.shop_id AND p.archived = false AND p.stock IS NULL \
+                    AND p.price_minor = input.unit_price_minor AND p.name = input.name \
+                WHERE NOT input.counted), \
+            placed AS ( \
+                INSERT INTO orders (id, conversation_id, shop_id, customer_id, placed_by_id, \
+                    status, currency, subtotal_minor, platform_fee_minor, total_minor, \
+                    refunded_minor, client_key, reserved_until, payment_attempt_id, created_at, \
+                    updated_at, paid_at, fulfilled_at, cancelled_at) \
+                SELECT id, conversation_id, shop_id, customer_id, placed_by_id, status, \
+                    currency, subtotal_minor, platform_fee_minor, total_minor, 0, client_key, \
+                    reserved_until, NULL, created_at, created_at, NULL, NULL, NULL \
+                FROM placeable \
+                RETURNING *), \
+            lines AS ( \
+                INSERT INTO order_items (id, order_id, product_id, name, unit_price_minor, \
+                    quantity, refunded_quantity, stock_reserved) \
+                SELECT line_id, id, product_id, name, unit_price_minor, quantity, 0, counted \
+                FROM placeable), \
+            {}",
+            postgres_post_cards("placeable.id", "placed", 20, 21),
         )
     });
-    let mut values = record_values(draft);
-    values.extend([
-        found.id.into(),
-        found.shop_id.into(),
-        quantity.into(),
-        found.price_minor.into(),
-        found.name.clone().into(),
-        found.stock.is_some().into(),
-    ]);
-    order_with_posted(db, POSTGRES.as_str(), values).await
+    let mut lines = Vec::with_capacity(drafts.len());
+    let mut cards = Vec::with_capacity(drafts.len());
+    for (n, draft) in drafts.iter().enumerate() {
+        let [line] = &draft.lines[..] else {
+            return Err(sea_orm::DbErr::Custom(
+                "an order of one line has one line".to_owned(),
+            ));
+        };
+        lines.push(line);
+        cards.push(messages::append_record(
+            n,
+            new_id(),
+            draft.order.conversation_id,
+            &draft.card,
+        ));
+    }
+    let orders = || drafts.iter().map(|draft| &draft.order);
+    let values: Vec<sea_orm::Value> = vec![
+        array(orders().map(|order| order.id)),
+        array(orders().map(|order| order.conversation_id)),
+        array(orders().map(|order| order.shop_id)),
+        array(orders().map(|order| order.customer_id)),
+        array(orders().map(|order| order.placed_by_id)),
+        array(orders().map(|order| order.status.to_value())),
+        array(orders().map(|order| order.currency.clone())),
+        array(orders().map(|order| order.subtotal_minor)),
+        array(orders().map(|order| order.platform_fee_minor)),
+        array(orders().map(|order| order.total_minor)),
+        // Keys are never empty (see `check_key`): empty stands for none.
+        array(orders().map(|order| order.client_key.clone().unwrap_or_default())),
+        array(orders().map(|order| order.reserved_until)),
+        array(orders().map(|order| order.created_at)),
+        array(lines.iter().map(|line| line.id)),
+        array(lines.iter().map(|line| line.product_id.unwrap_or_default())),
+        array(lines.iter().map(|line| line.name.clone())),
+        array(lines.iter().map(|line| line.unit_price_minor)),
+        array(lines.iter().map(|line| line.quantity)),
+        array(lines.iter().map(|line| line.stock_reserved)),
+        serde_json::Value::Array(cards).to_string().into(),
+        chrono::Utc::now().into(),
+    ];
+    let rows = orders_with_posted(db, POSTGRES.as_str(), values).await?;
+    Ok(by_order(drafts.iter().map(|draft| draft.order.id), rows))
+}
+
+/// PostgreSQL: the end of a statement that wrote some orders of a group
+/// (returned by the expression `orders`) and posts a card for each order
+/// written. The group's cards (JSON records of [`messages::APPEND_RECORD`],
+/// bound as `$cards`) whose `order_id` is among `written` (a column of an
+/// earlier expression) are appended at the time bound as `$now`; each
+/// order returns with its card, under [`POSTED_PREFIX`].
+pub(crate) fn postgres_post_cards(written: &str, orders: &str, cards: usize, now: usize) -> String {
+    let (source, column) = written.split_once('.').unwrap_or((written, "id"));
+    format!(
+        "card_input AS (SELECT * FROM json_to_recordset(${cards}::json) AS c({record})), \
+        cards AS ( \
+            SELECT card_input.* FROM card_input \
+            JOIN {source} ON {source}.{column} = card_input.order_id), \
+        {append} \
+        SELECT {orders}.*, {columns} FROM {orders} JOIN appended ON appended.order_id = {orders}.id",
+        record = messages::APPEND_RECORD,
+        append = messages::postgres_append_many("cards", now),
+        columns = messages::appended_columns(POSTED_PREFIX),
+    )
+}
+
+/// Each of `order_ids`' row among `rows`, in that order; `None` where there
+/// is none.
+pub(crate) fn by_order<T>(
+    order_ids: impl Iterator<Item = Uuid>,
+    rows: Vec<(order::Model, T)>,
+) -> Vec<Option<(order::Model, T)>> {
+    let mut rows: HashMap<Uuid, (order::Model, T)> =
+        rows.into_iter().map(|row| (row.0.id, row)).collect();
+    order_ids.map(|id| rows.remove(&id)).collect()
 }
 
 /// Why stock could not be reserved.

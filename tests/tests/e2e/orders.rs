@@ -240,6 +240,121 @@ async fn the_last_item_cannot_be_sold_twice_to_concurrent_buyers() {
     assert_eq!(shop.stock(&lesson).await, 0);
 }
 
+/// Checkouts at the same moment share statements on PostgreSQL: each
+/// customer must still get exactly their own orders, stock, charges and
+/// messages, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn customers_checking_out_at_once_each_get_their_own_orders_and_messages() {
+    const HISTORY: &str = "query($id: ID!) { conversation(id: $id) { lastSeq messages(last: 20) { edges { node { seq kind order { id } } } } } }";
+    let provider = TestPaymentProvider::new();
+    let shop =
+        Arc::new(shop_on(TestApp::spawn_with_provider(provider.clone(), |_| {}).await).await);
+    // Fewer beans than customers; coffee without a stock count.
+    let beans = shop.product("Beans", "12.00", Some(5)).await;
+    let coffee = shop.product("Coffee", "3.50", None).await;
+    let mut customers = Vec::new();
+    for i in 0..8 {
+        customers.push(shop.customer(&format!("rush{i}@example.com")).await);
+    }
+    let barrier = Arc::new(tokio::sync::Barrier::new(customers.len() * 2));
+    let mut tasks = Vec::new();
+    for (customer, conversation_id) in &customers {
+        // Each customer orders both at once, in the same conversation.
+        for product in [&beans, &coffee] {
+            let (shop, customer, conversation_id, product, barrier) = (
+                shop.clone(),
+                customer.clone(),
+                conversation_id.clone(),
+                product.clone(),
+                barrier.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                let placed = shop
+                    .place(
+                        &customer,
+                        &conversation_id,
+                        json!([{ "productId": product, "quantity": 1 }]),
+                    )
+                    .await;
+                if !placed.errors().is_empty() {
+                    assert_eq!(placed.code(), "CONFLICT", "{}", placed.body);
+                    return None;
+                }
+                let order = order_id(&placed);
+                let paid = shop
+                    .pay(&customer, &order, "tok_success", &format!("pay-{order}"))
+                    .await;
+                assert_eq!(
+                    paid.ok()["payOrder"]["order"]["status"],
+                    "PAID",
+                    "{}",
+                    paid.body
+                );
+                Some((conversation_id, order))
+            }));
+        }
+    }
+    let mut paid = Vec::new();
+    for task in tasks {
+        paid.extend(task.await.unwrap());
+    }
+    let beans_sold = paid.len() - customers.len();
+    assert_eq!(
+        beans_sold, 5,
+        "every coffee and as many beans as there were"
+    );
+    assert_eq!(shop.stock(&beans).await, 0);
+    assert_eq!(provider.charges(), u64::try_from(paid.len()).unwrap());
+    assert_eq!(provider.net_minor(), 5 * 1200 + 8 * 350);
+
+    for (customer, conversation_id) in &customers {
+        let history = shop
+            .app
+            .gql(HISTORY)
+            .vars(json!({ "id": conversation_id }))
+            .as_user(customer)
+            .send()
+            .await;
+        let conversation = &history.ok()["conversation"];
+        let mut messages: Vec<&Value> = conversation["messages"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|edge| &edge["node"])
+            .collect();
+        messages.sort_by_key(|message| message["seq"].as_i64());
+        // `seq`s run without a gap or a repeat up to the last one.
+        let seqs: Vec<i64> = messages.iter().filter_map(|m| m["seq"].as_i64()).collect();
+        let last = conversation["lastSeq"].as_i64().unwrap();
+        assert_eq!(seqs.last(), Some(&last));
+        assert!(
+            seqs.windows(2).all(|pair| pair[1] == pair[0] + 1),
+            "{seqs:?}"
+        );
+        // Each of this customer's paid orders has its card, then its
+        // confirmation, here and nowhere else.
+        let mine: Vec<&String> = paid
+            .iter()
+            .filter(|(conversation, _)| conversation == conversation_id)
+            .map(|(_, order)| order)
+            .collect();
+        for order in &mine {
+            let kinds: Vec<&str> = messages
+                .iter()
+                .filter(|m| m["order"]["id"].as_str() == Some(order.as_str()))
+                .filter_map(|m| m["kind"].as_str())
+                .collect();
+            assert_eq!(kinds, ["ORDER_CARD", "ORDER_CONFIRMATION"], "{order}");
+        }
+        let about_orders = messages
+            .iter()
+            .filter(|m| m["order"]["id"].is_string())
+            .count();
+        assert_eq!(about_orders, mine.len() * 2);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_same_payment_sent_twice_at_once_charges_once() {
     let provider = TestPaymentProvider::new();

@@ -1,0 +1,412 @@
+//! Group commit for the writes people wait on: messages they send and, on
+//! PostgreSQL, the three durable steps of a checkout (placing an order of
+//! one line, claiming it for a payment, settling the payment).
+//!
+//! Every send needs its own `seq` and a durable commit. Committed one by one,
+//! concurrent sends each pay a commit (an fsync) and queue for the lock that
+//! hands out `seq`s: SQLite's single write lock, or on PostgreSQL the
+//! conversation's row, held from the increment to the end of the commit.
+//! Here a writer task takes every write waiting at that moment and makes
+//! one transaction of each kind: one commit for the group, and no two
+//! writers contending. Each caller still hears back only after the commit
+//! that holds its write.
+//!
+//! SQLite has one writer. PostgreSQL takes concurrent writers on separate
+//! connections well, and one task would serialise every network round trip,
+//! so there writes go to one of a few writers by conversation: a
+//! conversation always to the same one, where its writes would queue
+//! anyway, so two groups never lock the same conversations in different
+//! orders. There a group is one statement (one round trip, its own
+//! transaction) whatever its size: on this machine a statement's fixed
+//! cost (round trip, planning, commit) is several times that of a row, so
+//! a checkout that is three statements alone costs a fraction of that in a
+//! group. On SQLite, where a statement crosses no network, a message group
+//! is one statement per message inside the group's transaction.
+//!
+//! A writer also announces the messages people sent, in `seq` order:
+//! announced by each sender after its reply, messages of one group would
+//! reach the bus in whatever order the senders' tasks ran, and every
+//! subscriber seeing a gap would read the database to fill it. Orders are
+//! announced by their callers, as everywhere else.
+
+use std::sync::Arc;
+
+use chatshop_entity::{message, order, payment};
+use sea_orm::{DatabaseBackend, DatabaseConnection, DbErr, TransactionTrait};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use super::messages::{Append, append, append_all_postgres, append_in};
+use super::orders::{Draft, record_one_lines};
+use super::payments::{ClaimRequest, Settlement, claim_first_attempts, settle_all};
+use crate::app::{POSTGRES_STATEMENT_BYTES, runs_within};
+use crate::events::{Event, EventBus};
+
+/// The most writes one transaction takes: bounds how long the first caller
+/// of a group waits for the rest.
+const MAX_GROUP: usize = 64;
+
+/// Writes waiting for a writer. Beyond this, callers wait to enqueue.
+const QUEUE: usize = 1024;
+
+/// Message writers on PostgreSQL: each holds a pooled connection while it
+/// writes, so a few, leaving the rest of the pool to reads.
+const POSTGRES_WRITERS: usize = 4;
+
+type Reply<T> = oneshot::Sender<Result<T, DbErr>>;
+
+/// Where writes of one kind wait for their writer, each with its reply.
+type Queue<I, O> = mpsc::Sender<(I, Reply<O>)>;
+
+/// An order and the message its step posted.
+type Posted = (order::Model, message::Model);
+
+/// The handle callers use; cheap to clone. The writer tasks end when every
+/// handle is dropped.
+#[derive(Clone)]
+pub(crate) enum GroupWriter {
+    /// Through the group writers: messages to one of a few by conversation;
+    /// on PostgreSQL, each checkout step to its own.
+    Grouped {
+        sends: Arc<[mpsc::Sender<MessageSend>]>,
+        checkout: Option<Arc<CheckoutQueues>>,
+    },
+    /// Elsewhere: each send in its own transaction.
+    Direct {
+        db: DatabaseConnection,
+        events: Arc<dyn EventBus>,
+    },
+}
+
+/// PostgreSQL: a writer for each checkout step, each taking whatever is
+/// waiting as one statement. The three run side by side: a step waits only
+/// for the statement of its own kind before it.
+pub(crate) struct CheckoutQueues {
+    places: Queue<Draft, Option<Posted>>,
+    claims: Queue<ClaimRequest, Option<(order::Model, payment::Model)>>,
+    settlements: Queue<Settlement, Option<Posted>>,
+}
+
+impl GroupWriter {
+    /// Starts the writers on `db` (the write connection) where they pay;
+    /// sent messages are announced on `events`.
+    pub(crate) fn start(db: DatabaseConnection, events: Arc<dyn EventBus>) -> Self {
+        let writers = match db.get_database_backend() {
+            DatabaseBackend::Sqlite => 1,
+            DatabaseBackend::Postgres => POSTGRES_WRITERS,
+            _ => return Self::Direct { db, events },
+        };
+        let sends = (0..writers)
+            .map(|_| {
+                let (sends, queue) = mpsc::channel(QUEUE);
+                tokio::spawn(write_sends(db.clone(), events.clone(), queue));
+                sends
+            })
+            .collect();
+        let checkout = (db.get_database_backend() == DatabaseBackend::Postgres).then(|| {
+            Arc::new(CheckoutQueues {
+                places: spawn_writer(&db),
+                claims: spawn_writer(&db),
+                settlements: spawn_writer(&db),
+            })
+        });
+        Self::Grouped { sends, checkout }
+    }
+
+    /// Appends `new` to a conversation of `shop_id` with the next `seq`;
+    /// returns once it is committed and announced.
+    pub(crate) async fn append(
+        &self,
+        shop_id: Uuid,
+        conversation_id: Uuid,
+        new: Append,
+    ) -> Result<message::Model, DbErr> {
+        let sends = match self {
+            Self::Direct { db, events } => {
+                let message = append(db, conversation_id, new).await?;
+                announce(events.as_ref(), shop_id, &message).await;
+                return Ok(message);
+            }
+            Self::Grouped { sends, .. } => sends,
+        };
+        // The last byte of a UUIDv7 is random.
+        let last = conversation_id.as_bytes().last().copied().unwrap_or(0);
+        let queue = sends
+            .get(usize::from(last) % sends.len())
+            .ok_or_else(|| DbErr::Custom("no message writer".to_owned()))?;
+        let (reply, answer) = oneshot::channel();
+        let send = MessageSend {
+            shop_id,
+            conversation_id,
+            new,
+            reply,
+        };
+        queue.send(send).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Whether the checkout steps below are grouped (on PostgreSQL).
+    pub(crate) fn groups_checkout(&self) -> bool {
+        self.checkout().is_some()
+    }
+
+    fn checkout(&self) -> Option<&CheckoutQueues> {
+        match self {
+            Self::Grouped {
+                checkout: Some(checkout),
+                ..
+            } => Some(checkout),
+            _ => None,
+        }
+    }
+
+    /// Records an order of one line, as [`record_one_lines`] does; only
+    /// where [`Self::groups_checkout`].
+    pub(crate) async fn place(&self, draft: Draft) -> Result<Option<Posted>, DbErr> {
+        let queues = self.checkout().ok_or_else(ungrouped)?;
+        write(&queues.places, draft).await
+    }
+
+    /// Claims an order for a first attempt, as [`claim_first_attempts`]
+    /// does; only where [`Self::groups_checkout`].
+    pub(crate) async fn claim(
+        &self,
+        claim: ClaimRequest,
+    ) -> Result<Option<(order::Model, payment::Model)>, DbErr> {
+        let queues = self.checkout().ok_or_else(ungrouped)?;
+        write(&queues.claims, claim).await
+    }
+
+    /// Records a successful charge, as [`settle_all`] does; only where
+    /// [`Self::groups_checkout`].
+    pub(crate) async fn settle(&self, settlement: Settlement) -> Result<Option<Posted>, DbErr> {
+        let queues = self.checkout().ok_or_else(ungrouped)?;
+        write(&queues.settlements, settlement).await
+    }
+}
+
+fn stopped() -> DbErr {
+    DbErr::Custom("a group writer has stopped".to_owned())
+}
+
+fn ungrouped() -> DbErr {
+    DbErr::Custom("checkout steps are grouped on PostgreSQL only".to_owned())
+}
+
+/// Queues `input` for its writer and waits for the outcome.
+async fn write<I, O>(queue: &Queue<I, O>, input: I) -> Result<O, DbErr> {
+    let (reply, answer) = oneshot::channel();
+    queue.send((input, reply)).await.map_err(|_| stopped())?;
+    answer.await.map_err(|_| stopped())?
+}
+
+/// A write that groups with others of its kind into one statement.
+trait GroupedWrite: Sized + Send + Sync + 'static {
+    /// What each write gets back (`None`: nothing was written for it).
+    type Written: Send + 'static;
+
+    /// About what this write adds to a group's statement, in bytes.
+    fn statement_bytes(&self) -> usize;
+
+    /// Writes a group in one statement, each write's outcome in order.
+    fn write_all(
+        db: &DatabaseConnection,
+        group: &[Self],
+    ) -> impl Future<Output = Result<Vec<Option<Self::Written>>, DbErr>> + Send;
+}
+
+impl GroupedWrite for Draft {
+    type Written = Posted;
+
+    fn statement_bytes(&self) -> usize {
+        Draft::statement_bytes(self)
+    }
+
+    async fn write_all(
+        db: &DatabaseConnection,
+        group: &[Self],
+    ) -> Result<Vec<Option<Posted>>, DbErr> {
+        record_one_lines(db, group).await
+    }
+}
+
+impl GroupedWrite for ClaimRequest {
+    type Written = (order::Model, payment::Model);
+
+    fn statement_bytes(&self) -> usize {
+        ClaimRequest::statement_bytes(self)
+    }
+
+    async fn write_all(
+        db: &DatabaseConnection,
+        group: &[Self],
+    ) -> Result<Vec<Option<Self::Written>>, DbErr> {
+        claim_first_attempts(db, group).await
+    }
+}
+
+impl GroupedWrite for Settlement {
+    type Written = Posted;
+
+    fn statement_bytes(&self) -> usize {
+        Settlement::statement_bytes(self)
+    }
+
+    async fn write_all(
+        db: &DatabaseConnection,
+        group: &[Self],
+    ) -> Result<Vec<Option<Posted>>, DbErr> {
+        settle_all(db, group).await
+    }
+}
+
+/// Starts a writer that takes whatever writes of a kind are waiting and
+/// writes them (see [`write_all`]).
+fn spawn_writer<W: GroupedWrite>(db: &DatabaseConnection) -> Queue<W, Option<W::Written>> {
+    let (inputs, mut queue) = mpsc::channel(QUEUE);
+    let db = db.clone();
+    tokio::spawn(async move {
+        let mut waiting = Vec::with_capacity(MAX_GROUP);
+        while queue.recv_many(&mut waiting, MAX_GROUP).await > 0 {
+            write_all(&db, std::mem::take(&mut waiting)).await;
+        }
+    });
+    inputs
+}
+
+/// A message to append, as a group writer holds it.
+pub(crate) struct MessageSend {
+    shop_id: Uuid,
+    conversation_id: Uuid,
+    new: Append,
+    reply: Reply<message::Model>,
+}
+
+async fn write_sends(
+    db: DatabaseConnection,
+    events: Arc<dyn EventBus>,
+    mut queue: mpsc::Receiver<MessageSend>,
+) {
+    let postgres = db.get_database_backend() == DatabaseBackend::Postgres;
+    let mut waiting = Vec::with_capacity(MAX_GROUP);
+    while queue.recv_many(&mut waiting, MAX_GROUP).await > 0 {
+        let sends = std::mem::take(&mut waiting);
+        // On PostgreSQL a group is one statement: a few kilobytes at most.
+        let groups = if postgres {
+            runs_within(
+                sends,
+                POSTGRES_STATEMENT_BYTES,
+                MessageSend::statement_bytes,
+            )
+        } else {
+            vec![sends]
+        };
+        for group in groups {
+            write_send_group(&db, events.as_ref(), group).await;
+        }
+    }
+}
+
+/// Writes `jobs` of one kind, in groups of at most
+/// [`POSTGRES_STATEMENT_BYTES`]. One bad write (a key used before) must not
+/// fail the others: when a group fails, each is redone alone and gets its
+/// own outcome.
+async fn write_all<W: GroupedWrite>(
+    db: &DatabaseConnection,
+    jobs: Vec<(W, Reply<Option<W::Written>>)>,
+) {
+    for group in runs_within(jobs, POSTGRES_STATEMENT_BYTES, |(write, _)| {
+        write.statement_bytes()
+    }) {
+        let (writes, replies): (Vec<W>, Vec<_>) = group.into_iter().unzip();
+        if writes.len() > 1
+            && let Ok(outcomes) = W::write_all(db, &writes).await
+        {
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                let _ = reply.send(Ok(outcome));
+            }
+            continue;
+        }
+        for (write, reply) in writes.iter().zip(replies) {
+            let outcome = W::write_all(db, std::slice::from_ref(write))
+                .await
+                .map(|mut outcomes| outcomes.pop().flatten());
+            let _ = reply.send(outcome);
+        }
+    }
+}
+
+async fn write_send_group(db: &DatabaseConnection, events: &dyn EventBus, group: Vec<MessageSend>) {
+    // One bad send (a reused client id, a vanished conversation) must not
+    // fail the others: when the group fails, each is redone alone below and
+    // gets its own outcome.
+    if group.len() > 1
+        && let Ok(outcomes) = append_group(db, &group).await
+    {
+        for (send, outcome) in group.into_iter().zip(outcomes) {
+            finish(events, send, outcome).await;
+        }
+        return;
+    }
+    for send in group {
+        // Alone: on PostgreSQL one statement, no transaction around it.
+        let result = append(db, send.conversation_id, send.new.clone()).await;
+        finish(events, send, result).await;
+    }
+}
+
+impl MessageSend {
+    /// About what this send adds to a group's statement: its text and
+    /// keys, and a few hundred bytes of ids and names.
+    fn statement_bytes(&self) -> usize {
+        let keys = [&self.new.client_message_id, &self.new.request_digest]
+            .into_iter()
+            .flatten()
+            .map(String::len)
+            .sum::<usize>();
+        self.new.body.len() + keys + 400
+    }
+}
+
+/// Announces a committed message, then answers its sender.
+async fn finish(events: &dyn EventBus, send: MessageSend, result: Result<message::Model, DbErr>) {
+    if let Ok(message) = &result {
+        announce(events, send.shop_id, message).await;
+    }
+    let _ = send.reply.send(result);
+}
+
+async fn announce(events: &dyn EventBus, shop_id: Uuid, message: &message::Model) {
+    events
+        .publish(Event::appended(shop_id, message.clone()))
+        .await;
+}
+
+/// Appends a group in one transaction: all or nothing, except that on
+/// PostgreSQL (one statement) a send to a conversation that is gone gets
+/// its own error while the rest are written.
+async fn append_group(
+    db: &DatabaseConnection,
+    group: &[MessageSend],
+) -> Result<Vec<Result<message::Model, DbErr>>, DbErr> {
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        let appends: Vec<(Uuid, &Append)> = group
+            .iter()
+            .map(|send| (send.conversation_id, &send.new))
+            .collect();
+        let stored = append_all_postgres(db, &appends).await?;
+        return Ok(stored
+            .into_iter()
+            .map(|stored| stored.ok_or_else(|| DbErr::RecordNotFound("conversation".to_owned())))
+            .collect());
+    }
+    let txn = db.begin().await?;
+    let mut messages = Vec::with_capacity(group.len());
+    for send in group {
+        messages.push(Ok(
+            append_in(&txn, send.conversation_id, send.new.clone()).await?
+        ));
+    }
+    txn.commit().await?;
+    Ok(messages)
+}
