@@ -9,7 +9,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{new_id, paginate, shops};
+use super::{Remembered, new_id, paginate, shops};
 use crate::Error;
 use crate::auth::Actor;
 use crate::auth::policy::{self, ShopPermission};
@@ -208,17 +208,12 @@ pub struct Participation {
 /// within that time.
 #[derive(Default)]
 pub struct Participations {
-    /// `(caller, conversation) → (place, when it was found)`.
-    known: std::sync::RwLock<
-        std::collections::HashMap<(Uuid, Uuid), (Participation, std::time::Instant)>,
-    >,
+    /// `(caller, conversation) → place`.
+    known: Remembered<(Uuid, Uuid), Participation>,
 }
 
 /// How long a shop member's place in a conversation is taken as found.
 pub const MEMBERSHIP_FOR: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// How many places the cache remembers before it starts over.
-const PARTICIPATIONS_LIMIT: usize = 100_000;
 
 impl Participations {
     /// The caller's place in a conversation, as [`access`] finds it.
@@ -232,13 +227,8 @@ impl Participations {
         conversation_id: Uuid,
     ) -> Result<Participation, Error> {
         let caller = actor.user_id()?;
-        let remembered = self
-            .known
-            .read()
-            .ok()
-            .and_then(|known| known.get(&(caller, conversation_id)).copied());
-        if let Some((place, found_at)) = remembered
-            && (place.side == Side::Customer || found_at.elapsed() < MEMBERSHIP_FOR)
+        if let Some((place, age)) = self.known.get(&(caller, conversation_id))
+            && (place.side == Side::Customer || age < MEMBERSHIP_FOR)
         {
             return Ok(place);
         }
@@ -249,15 +239,7 @@ impl Participations {
             customer_id: found.customer_id,
             side,
         };
-        if let Ok(mut known) = self.known.write() {
-            if known.len() >= PARTICIPATIONS_LIMIT {
-                known.clear();
-            }
-            known.insert(
-                (caller, conversation_id),
-                (place, std::time::Instant::now()),
-            );
-        }
+        self.known.remember((caller, conversation_id), place);
         Ok(place)
     }
 }

@@ -74,6 +74,51 @@ where
     Ok(request.finish(rows))
 }
 
+/// Values read from the database, each with when it was read, for caches
+/// that may answer from them. Bounded: at [`REMEMBERED_LIMIT`] entries it
+/// starts over.
+pub(crate) struct Remembered<K, V> {
+    known: std::sync::RwLock<std::collections::HashMap<K, (V, std::time::Instant)>>,
+}
+
+/// How many values a [`Remembered`] holds before it starts over.
+const REMEMBERED_LIMIT: usize = 100_000;
+
+impl<K, V> Default for Remembered<K, V> {
+    fn default() -> Self {
+        Self {
+            known: std::sync::RwLock::default(),
+        }
+    }
+}
+
+impl<K: Eq + std::hash::Hash, V: Clone> Remembered<K, V> {
+    /// The value remembered for `key`, and how long ago it was read.
+    pub(crate) fn get(&self, key: &K) -> Option<(V, std::time::Duration)> {
+        let known = self.known.read().ok()?;
+        known
+            .get(key)
+            .map(|(value, read_at)| (value.clone(), read_at.elapsed()))
+    }
+
+    /// Remembers `value`, read just now, for `key`.
+    pub(crate) fn remember(&self, key: K, value: V) {
+        if let Ok(mut known) = self.known.write() {
+            if known.len() >= REMEMBERED_LIMIT {
+                known.clear();
+            }
+            known.insert(key, (value, std::time::Instant::now()));
+        }
+    }
+
+    /// Forgets what was remembered for `key`.
+    pub(crate) fn forget(&self, key: &K) {
+        if let Ok(mut known) = self.known.write() {
+            known.remove(key);
+        }
+    }
+}
+
 /// Whether a write failed on a unique index (a key used before).
 pub(crate) fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
     matches!(
@@ -109,4 +154,33 @@ where
 /// A new time-ordered id: rows sort by creation, which keyset pagination uses.
 pub(crate) fn new_id() -> Uuid {
     Uuid::now_v7()
+}
+
+#[cfg(test)]
+mod remembered_tests {
+    use super::{REMEMBERED_LIMIT, Remembered};
+
+    #[test]
+    fn a_remembered_value_comes_back_with_its_age_until_forgotten() {
+        let remembered = Remembered::default();
+        assert_eq!(remembered.get(&1), None);
+        remembered.remember(1, "one");
+        let (value, age) = remembered.get(&1).unwrap();
+        assert_eq!(value, "one");
+        assert!(age < std::time::Duration::from_secs(1));
+        remembered.forget(&1);
+        assert_eq!(remembered.get(&1), None);
+    }
+
+    #[test]
+    fn a_full_map_starts_over() {
+        let remembered = Remembered::default();
+        for key in 0..REMEMBERED_LIMIT {
+            remembered.remember(key, ());
+        }
+        assert!(remembered.get(&0).is_some());
+        remembered.remember(REMEMBERED_LIMIT, ());
+        assert_eq!(remembered.get(&0), None);
+        assert!(remembered.get(&REMEMBERED_LIMIT).is_some());
+    }
 }

@@ -2,7 +2,7 @@
 //! after (cancel, expire, fulfil, refund). Paying is in `payments`.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chatshop_entity::enums::{AuthorKind, MessageCategory, MessageKind, OrderStatus};
 use chatshop_entity::{message, order, order_item, product};
@@ -18,7 +18,7 @@ use super::conversations::{self, Participation, Participations, Side};
 use super::group_writer::GroupWriter;
 use super::messages::{self, Append};
 use super::shops::CurrencyCache;
-use super::{array, is_unique_violation, new_id, paginate};
+use super::{Remembered, array, is_unique_violation, new_id, paginate};
 use crate::Error;
 use crate::auth::Actor;
 use crate::auth::policy::{self, ShopPermission};
@@ -69,14 +69,11 @@ pub struct OrderContext<'a, C> {
 /// the product is still as remembered, and the general path then reads it.
 #[derive(Default)]
 pub struct RecentProducts {
-    known: std::sync::RwLock<HashMap<Uuid, (product::Model, Instant)>>,
+    known: Remembered<Uuid, product::Model>,
 }
 
 /// How long a product read is used for placing orders.
 pub const PRODUCT_REMEMBERED_FOR: Duration = Duration::from_secs(1);
-
-/// How many products are remembered before the cache starts over.
-const RECENT_PRODUCTS_LIMIT: usize = 100_000;
 
 impl RecentProducts {
     /// The product as read at most [`PRODUCT_REMEMBERED_FOR`] ago.
@@ -85,31 +82,20 @@ impl RecentProducts {
         db: &impl ConnectionTrait,
         product_id: Uuid,
     ) -> Result<Option<product::Model>, Error> {
-        let remembered = self.known.read().ok().and_then(|known| {
-            known
-                .get(&product_id)
-                .filter(|(_, read_at)| read_at.elapsed() < PRODUCT_REMEMBERED_FOR)
-                .map(|(found, _)| found.clone())
-        });
-        if remembered.is_some() {
-            return Ok(remembered);
+        if let Some((found, age)) = self.known.get(&product_id)
+            && age < PRODUCT_REMEMBERED_FOR
+        {
+            return Ok(Some(found));
         }
         let Some(found) = product::Entity::find_by_id(product_id).one(db).await? else {
             return Ok(None);
         };
-        if let Ok(mut known) = self.known.write() {
-            if known.len() >= RECENT_PRODUCTS_LIMIT {
-                known.clear();
-            }
-            known.insert(product_id, (found.clone(), Instant::now()));
-        }
+        self.known.remember(product_id, found.clone());
         Ok(Some(found))
     }
 
     fn forget(&self, product_id: Uuid) {
-        if let Ok(mut known) = self.known.write() {
-            known.remove(&product_id);
-        }
+        self.known.forget(&product_id);
     }
 }
 

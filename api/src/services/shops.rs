@@ -275,11 +275,8 @@ pub async fn any_exists(db: &impl ConnectionTrait) -> Result<bool, Error> {
 /// catalog page then needs no shop lookup at all.
 #[derive(Default)]
 pub struct CurrencyCache {
-    known: std::sync::RwLock<std::collections::HashMap<Uuid, Currency>>,
+    known: super::Remembered<Uuid, Currency>,
 }
-
-/// How many shops the cache remembers before it starts over.
-const CURRENCY_CACHE_LIMIT: usize = 100_000;
 
 impl CurrencyCache {
     /// The currency of a shop; `None` when there is no such shop.
@@ -288,24 +285,14 @@ impl CurrencyCache {
         db: &impl ConnectionTrait,
         shop_id: Uuid,
     ) -> Result<Option<Currency>, Error> {
-        if let Some(currency) = self
-            .known
-            .read()
-            .ok()
-            .and_then(|known| known.get(&shop_id).copied())
-        {
+        if let Some((currency, _)) = self.known.get(&shop_id) {
             return Ok(Some(currency));
         }
         let Some(found) = get(db, shop_id).await? else {
             return Ok(None);
         };
         let currency = Currency::from_stored(&found.currency)?;
-        if let Ok(mut known) = self.known.write() {
-            if known.len() >= CURRENCY_CACHE_LIMIT {
-                known.clear();
-            }
-            known.insert(shop_id, currency);
-        }
+        self.known.remember(shop_id, currency);
         Ok(Some(currency))
     }
 }
