@@ -14,6 +14,7 @@ mod m20250101_000004_orders_payments;
 mod m20250101_000005_billing_privacy;
 mod m20250101_000006_external_identities;
 mod m20250101_000007_message_seq_trigger;
+mod m20250101_000008_client_id_index_partial;
 
 /// Runs Chatshop's migrations in order.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250101_000005_billing_privacy::Migration),
             Box::new(m20250101_000006_external_identities::Migration),
             Box::new(m20250101_000007_message_seq_trigger::Migration),
+            Box::new(m20250101_000008_client_id_index_partial::Migration),
         ]
     }
 }

@@ -21,9 +21,10 @@
 //! 5.3k one-row inserts/s against 3.5k ten-row ones), so writes that share a
 //! statement cost a fraction of what they cost alone. Groups lock the
 //! conversations and products they share in id order, so that groups
-//! written side by side queue instead of deadlocking. On SQLite, where a
-//! statement crosses no network, a message group is one statement per
-//! message inside the group's transaction.
+//! written side by side queue instead of deadlocking. A message group is
+//! one statement on SQLite too: a statement there crosses no network, but
+//! each goes to the connection's own thread and back, and that hop (two
+//! thread wake-ups) costs more than the row.
 //!
 //! A writer also announces the messages people sent, in `seq` order:
 //! announced by each sender after its reply, messages of one group would
@@ -34,11 +35,11 @@
 use std::sync::Arc;
 
 use chatshop_entity::{message, order, payment};
-use sea_orm::{DatabaseBackend, DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{DatabaseBackend, DatabaseConnection, DbErr};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::messages::{Append, append, append_all_postgres, append_in};
+use super::messages::{Append, append, append_all};
 use super::orders::{Draft, record_one_lines};
 use super::payments::{ClaimRequest, Settlement, claim_first_attempts, settle_all};
 use crate::app::{POSTGRES_STATEMENT_BYTES, runs_within};
@@ -384,31 +385,20 @@ async fn announce(events: &dyn EventBus, shop_id: Uuid, message: &message::Model
         .await;
 }
 
-/// Appends a group in one transaction: all or nothing, except that on
-/// PostgreSQL (one statement) a send to a conversation that is gone gets
-/// its own error while the rest are written.
+/// Appends a group in one statement: all or nothing, except that a send to
+/// a conversation that is gone gets its own error while the rest are
+/// written.
 async fn append_group(
     db: &DatabaseConnection,
     group: &[MessageSend],
 ) -> Result<Vec<Result<message::Model, DbErr>>, DbErr> {
-    if db.get_database_backend() == DatabaseBackend::Postgres {
-        let appends: Vec<(Uuid, &Append)> = group
-            .iter()
-            .map(|send| (send.conversation_id, &send.new))
-            .collect();
-        let stored = append_all_postgres(db, &appends).await?;
-        return Ok(stored
-            .into_iter()
-            .map(|stored| stored.ok_or_else(|| DbErr::RecordNotFound("conversation".to_owned())))
-            .collect());
-    }
-    let txn = db.begin().await?;
-    let mut messages = Vec::with_capacity(group.len());
-    for send in group {
-        messages.push(Ok(
-            append_in(&txn, send.conversation_id, send.new.clone()).await?
-        ));
-    }
-    txn.commit().await?;
-    Ok(messages)
+    let appends: Vec<(Uuid, &Append)> = group
+        .iter()
+        .map(|send| (send.conversation_id, &send.new))
+        .collect();
+    let stored = append_all(db, &appends).await?;
+    Ok(stored
+        .into_iter()
+        .map(|stored| stored.ok_or_else(|| DbErr::RecordNotFound("conversation".to_owned())))
+        .collect())
 }

@@ -220,11 +220,17 @@ pub(crate) async fn append_in(
 }
 
 /// Appends several messages, to one or several conversations, in one
-/// statement on PostgreSQL: one round trip and one commit for the lot,
-/// with `seq`s handed out in the order given. Returns each message, or
-/// `None` where its conversation is gone. Fails as a whole (nothing is
-/// written) when any insert fails, a reused client id for instance.
-pub(crate) async fn append_all_postgres(
+/// statement: one round trip and one commit for the lot, with `seq`s handed
+/// out in the order given. Returns each message, or `None` where its
+/// conversation is gone. Fails as a whole (nothing is written) when any
+/// insert fails, a reused client id for instance.
+///
+/// The messages travel as one JSON array of [`append_record`]s, so the
+/// statement is the same whatever the group's size. On SQLite each
+/// conversation's next `seq`s are read and numbered before the first insert
+/// (a materialised expression), and the `message_seq_trigger` moves the
+/// conversation along row by row.
+pub(crate) async fn append_all(
     db: &impl ConnectionTrait,
     group: &[(Uuid, &Append)],
 ) -> Result<Vec<Option<message::Model>>, sea_orm::DbErr> {
@@ -235,6 +241,36 @@ pub(crate) async fn append_all_postgres(
             postgres_append_many("input", 2)
         )
     });
+    static SQLITE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "WITH input AS MATERIALIZED ( \
+                SELECT j.key AS n, j.value ->> 'conversation_id' AS conversation_id, j.value AS v \
+                FROM json_each(?1) AS j), \
+            numbered AS MATERIALIZED ( \
+                SELECT input.n, unhex(v ->> 'id', '-') AS id, c.id AS conversation_id, \
+                    c.last_seq + row_number() OVER (PARTITION BY c.id ORDER BY input.n) AS seq, \
+                    v ->> 'author_kind' AS author_kind, unhex(v ->> 'author_id', '-') AS author_id, \
+                    v ->> 'kind' AS kind, v ->> 'body' AS body, \
+                    unhex(v ->> 'product_id', '-') AS product_id, \
+                    unhex(v ->> 'order_id', '-') AS order_id, v ->> 'category' AS category, \
+                    v ->> 'client_message_id' AS client_message_id, \
+                    v ->> 'request_digest' AS request_digest \
+                FROM input JOIN conversations AS c ON c.id = unhex(input.conversation_id, '-')) \
+            INSERT INTO messages ({MESSAGE_COLUMNS}) \
+            SELECT id, conversation_id, seq, author_kind, author_id, kind, body, product_id, \
+                order_id, category, client_message_id, request_digest, '{sent}', NULL, NULL, \
+                NULL, ?2 \
+            FROM numbered ORDER BY n \
+            RETURNING *",
+            sent = DeliveryStatus::Sent.to_value(),
+        )
+    });
+    let backend = db.get_database_backend();
+    let sql = if backend == DbBackend::Postgres {
+        POSTGRES.as_str()
+    } else {
+        SQLITE.as_str()
+    };
     let ids: Vec<Uuid> = group.iter().map(|_| new_id()).collect();
     let input: Vec<serde_json::Value> = group
         .iter()
@@ -248,9 +284,7 @@ pub(crate) async fn append_all_postgres(
     ];
     let mut stored: std::collections::HashMap<Uuid, message::Model> = message::Entity::find()
         .from_raw_sql(sea_orm::Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            POSTGRES.as_str(),
-            values,
+            backend, sql, values,
         ))
         .all(db)
         .await?

@@ -288,6 +288,91 @@ async fn concurrent_senders_get_gapless_unique_seqs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sends_to_several_conversations_at_once_each_get_their_own_gapless_seqs() {
+    // Sends arriving together share one write whatever their conversation:
+    // each conversation's `seq`s must still start after its own last one.
+    const HISTORY: &str = "query($id: ID!) { conversation(id: $id) { lastSeq lastMessage { seq text } messages(last: 20) { edges { node { seq text } } } } }";
+    const CUSTOMERS: usize = 3;
+    const SENDS: usize = 8;
+    let scene = Arc::new(scene().await);
+    let mut conversations = Vec::new();
+    for n in 0..CUSTOMERS {
+        let customer = scene.app.sign_up(&format!("buyer{n}@example.com")).await;
+        let conversation_id = scene
+            .app
+            .start_conversation(&customer, &scene.shop_id)
+            .await;
+        // Conversations start at different points: 0, 1 and 2 messages in.
+        for i in 0..n {
+            scene
+                .send(&customer, &conversation_id, &format!("before {i}"))
+                .await;
+        }
+        conversations.push((customer, conversation_id));
+    }
+    let conversations = Arc::new(conversations);
+    let barrier = Arc::new(tokio::sync::Barrier::new(CUSTOMERS * SENDS));
+    let mut tasks = Vec::new();
+    for i in 0..CUSTOMERS * SENDS {
+        let (scene, barrier, conversations) =
+            (scene.clone(), barrier.clone(), conversations.clone());
+        tasks.push(tokio::spawn(async move {
+            let (customer, conversation_id) = &conversations[i % CUSTOMERS];
+            let sender = if i % 2 == 0 { customer } else { &scene.agent };
+            barrier.wait().await;
+            scene
+                .send(sender, conversation_id, &format!("at once {i}"))
+                .await
+        }));
+    }
+    for task in tasks {
+        assert!(task.await.unwrap()["seq"].as_i64().is_some());
+    }
+    for (n, (customer, conversation_id)) in conversations.iter().enumerate() {
+        let response = scene
+            .app
+            .gql(HISTORY)
+            .vars(json!({ "id": conversation_id }))
+            .as_user(customer)
+            .send()
+            .await;
+        let conversation = &response.ok()["conversation"];
+        let mut messages: Vec<(i64, String)> = conversation["messages"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|edge| {
+                let node = &edge["node"];
+                (
+                    node["seq"].as_i64().unwrap(),
+                    node["text"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        messages.sort_unstable(); // newest first on the page
+        let total = i64::try_from(n + SENDS).unwrap();
+        let seqs: Vec<i64> = messages.iter().map(|(seq, _)| *seq).collect();
+        assert_eq!(seqs, (1..=total).collect::<Vec<_>>(), "gapless");
+        assert_eq!(conversation["lastSeq"], total);
+        assert_eq!(conversation["lastMessage"]["seq"], total);
+        let mut sent: Vec<&str> = messages[n..]
+            .iter()
+            .map(|(_, body)| body.as_str())
+            .collect();
+        sent.sort_unstable();
+        let mut expected: Vec<String> = (0..CUSTOMERS * SENDS)
+            .filter(|i| i % CUSTOMERS == n)
+            .map(|i| format!("at once {i}"))
+            .collect();
+        expected.sort_unstable();
+        assert_eq!(
+            sent, expected,
+            "each send exactly once, in its own conversation"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_reused_client_id_among_concurrent_sends_fails_only_itself() {
     // Sends arriving together are committed as one group; one send in the
     // group that must fail (its client id is taken) fails alone.
