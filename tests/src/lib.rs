@@ -477,6 +477,39 @@ mod tests {
     }
 }
 
+/// Runs `task` on each of `inputs` as its own tokio task, all released at
+/// once after every one has started (the way concurrent requests race), and
+/// returns their outcomes in the order of `inputs`.
+///
+/// # Panics
+/// When one of the tasks panicked.
+pub async fn all_at_once<I, T, Fut>(
+    inputs: impl IntoIterator<Item = I>,
+    task: impl Fn(I) -> Fut,
+) -> Vec<T>
+where
+    T: Send + 'static,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    let work: Vec<Fut> = inputs.into_iter().map(task).collect();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(work.len()));
+    let running: Vec<_> = work
+        .into_iter()
+        .map(|work| {
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                work.await
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::with_capacity(running.len());
+    for task in running {
+        outcomes.push(task.await.expect("a concurrent task panicked"));
+    }
+    outcomes
+}
+
 /// The PostgreSQL server for tests that need one whatever the backend under
 /// test (several instances sharing one database): `CHATSHOP_TEST_DATABASE_URL`,
 /// or the local server every development and CI machine runs.

@@ -43,8 +43,8 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::messages::{Append, append, append_all};
-use super::orders::{Draft, record_one_lines};
-use super::payments::{ClaimRequest, Settlement, claim_first_attempts, settle_all};
+use super::orders::Draft;
+use super::payments::{ClaimRequest, Settlement};
 use crate::app::{POSTGRES_STATEMENT_BYTES, runs_within};
 use crate::events::{Event, EventBus};
 
@@ -61,7 +61,7 @@ type Reply<T> = oneshot::Sender<Result<T, DbErr>>;
 type Queue<I, O> = mpsc::Sender<(I, Reply<O>)>;
 
 /// An order and the message its step posted.
-type Posted = (order::Model, message::Model);
+pub(crate) type Posted = (order::Model, message::Model);
 
 /// The handle callers use; cheap to clone. The writer tasks end when every
 /// handle is dropped.
@@ -234,8 +234,9 @@ async fn write<I, O>(queue: &Queue<I, O>, input: I) -> Result<O, DbErr> {
     answer.await.map_err(|_| stopped())?
 }
 
-/// A write that groups with others of its kind into one statement.
-trait GroupedWrite: Sized + Send + Sync + 'static {
+/// A write that groups with others of its kind into one statement (each
+/// kind implements it beside its statement).
+pub(crate) trait GroupedWrite: Sized + Send + Sync + 'static {
     /// What each write gets back (`None`: nothing was written for it).
     type Written: Send + 'static;
 
@@ -247,51 +248,6 @@ trait GroupedWrite: Sized + Send + Sync + 'static {
         db: &DatabaseConnection,
         group: &[Self],
     ) -> impl Future<Output = Result<Vec<Option<Self::Written>>, DbErr>> + Send;
-}
-
-impl GroupedWrite for Draft {
-    type Written = Posted;
-
-    fn statement_bytes(&self) -> usize {
-        Draft::statement_bytes(self)
-    }
-
-    async fn write_all(
-        db: &DatabaseConnection,
-        group: &[Self],
-    ) -> Result<Vec<Option<Posted>>, DbErr> {
-        record_one_lines(db, group).await
-    }
-}
-
-impl GroupedWrite for ClaimRequest {
-    type Written = (order::Model, payment::Model);
-
-    fn statement_bytes(&self) -> usize {
-        ClaimRequest::statement_bytes(self)
-    }
-
-    async fn write_all(
-        db: &DatabaseConnection,
-        group: &[Self],
-    ) -> Result<Vec<Option<Self::Written>>, DbErr> {
-        claim_first_attempts(db, group).await
-    }
-}
-
-impl GroupedWrite for Settlement {
-    type Written = Posted;
-
-    fn statement_bytes(&self) -> usize {
-        Settlement::statement_bytes(self)
-    }
-
-    async fn write_all(
-        db: &DatabaseConnection,
-        group: &[Self],
-    ) -> Result<Vec<Option<Posted>>, DbErr> {
-        settle_all(db, group).await
-    }
 }
 
 /// Starts a writer that takes whatever writes of a kind are waiting and

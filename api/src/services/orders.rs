@@ -8,14 +8,14 @@ use chatshop_entity::enums::{AuthorKind, MessageCategory, MessageKind, OrderStat
 use chatshop_entity::{message, order, order_item, product};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveEnum, ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
-    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionSession,
-    TransactionTrait,
+    ActiveEnum, ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
+    DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
+    Statement, TransactionSession, TransactionTrait,
 };
 use uuid::Uuid;
 
 use super::conversations::{self, Participation, Participations, Side};
-use super::group_writer::GroupWriter;
+use super::group_writer::{GroupWriter, GroupedWrite, Posted};
 use super::messages::{self, Append};
 use super::shops::CurrencyCache;
 use super::{Remembered, array, is_unique_violation, new_id, paginate};
@@ -255,12 +255,20 @@ pub(crate) struct Draft {
     card: Append,
 }
 
-impl Draft {
-    /// About what this order adds to a group's statement (see
-    /// [`record_one_lines`]): its names and text, and ids and numbers.
-    pub(crate) fn statement_bytes(&self) -> usize {
+impl GroupedWrite for Draft {
+    type Written = Posted;
+
+    /// Its names and text, and ids and numbers.
+    fn statement_bytes(&self) -> usize {
         let names: usize = self.lines.iter().map(|line| line.name.len() + 200).sum();
         names + self.card.body.len() + 900
+    }
+
+    async fn write_all(
+        db: &DatabaseConnection,
+        group: &[Self],
+    ) -> Result<Vec<Option<Posted>>, DbErr> {
+        record_one_lines(db, group).await
     }
 }
 

@@ -23,13 +23,15 @@ use chatshop_entity::enums::{MessageKind, OrderStatus, PaymentKind, PaymentStatu
 use chatshop_entity::{message, order, payment};
 use sea_orm::sea_query::{Asterisk, Expr, ExprTrait, Query, UnionType};
 use sea_orm::{
-    ActiveEnum, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
-    FromQueryResult, QueryFilter, Statement, TransactionSession, TransactionTrait,
+    ActiveEnum, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend,
+    DbErr, EntityTrait, FromQueryResult, QueryFilter, Statement, TransactionSession,
+    TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::conversations::Side;
+use super::group_writer::{GroupedWrite, Posted};
 use super::messages;
 use super::orders::{
     self, OrderContext, check_key, post_notice, publish_with_message, reload, system_message,
@@ -258,10 +260,18 @@ pub(crate) struct ClaimRequest {
     request_digest: String,
 }
 
-impl ClaimRequest {
-    /// About what this claim adds to a group's statement.
-    pub(crate) fn statement_bytes(&self) -> usize {
+impl GroupedWrite for ClaimRequest {
+    type Written = (order::Model, payment::Model);
+
+    fn statement_bytes(&self) -> usize {
         self.idempotency_key.len() + self.request_digest.len() + 300
+    }
+
+    async fn write_all(
+        db: &DatabaseConnection,
+        group: &[Self],
+    ) -> Result<Vec<Option<Self::Written>>, DbErr> {
+        claim_first_attempts(db, group).await
     }
 }
 
@@ -546,10 +556,18 @@ pub(crate) struct Settlement {
     confirmation: messages::Append,
 }
 
-impl Settlement {
-    /// About what this settlement adds to a group's statement.
-    pub(crate) fn statement_bytes(&self) -> usize {
+impl GroupedWrite for Settlement {
+    type Written = Posted;
+
+    fn statement_bytes(&self) -> usize {
         self.reference.len() + self.confirmation.body.len() + 700
+    }
+
+    async fn write_all(
+        db: &DatabaseConnection,
+        group: &[Self],
+    ) -> Result<Vec<Option<Posted>>, DbErr> {
+        settle_all(db, group).await
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use chatshop_tests::{ShopStaff, TestApp, TestDatabase, TestUser};
+use chatshop_tests::{ShopStaff, TestApp, TestDatabase, TestUser, all_at_once};
 use serde_json::{Value, json};
 
 const START: &str = "mutation($input: StartConversationInput!) { startConversation(input: $input) { conversation { id hosted endToEndEncrypted disclosure status lastSeq } } }";
@@ -259,30 +259,22 @@ async fn a_subscriber_that_reconnects_with_its_last_seq_gets_exactly_what_it_mis
 async fn concurrent_senders_get_gapless_unique_seqs() {
     let scene = Arc::new(scene().await);
     let conversation_id = scene.start().await;
-    let barrier = Arc::new(tokio::sync::Barrier::new(10));
-    let mut tasks = Vec::new();
-    for i in 0..10 {
-        let scene = scene.clone();
-        let barrier = barrier.clone();
-        let conversation_id = conversation_id.clone();
-        tasks.push(tokio::spawn(async move {
+    let mut seqs = all_at_once(0..10, |i| {
+        let (scene, conversation_id) = (scene.clone(), conversation_id.clone());
+        async move {
             let sender = if i % 2 == 0 {
                 &scene.customer
             } else {
                 &scene.agent
             };
-            barrier.wait().await;
             scene
                 .send(sender, &conversation_id, &format!("message {i}"))
                 .await["seq"]
                 .as_i64()
                 .unwrap()
-        }));
-    }
-    let mut seqs = Vec::new();
-    for task in tasks {
-        seqs.push(task.await.unwrap());
-    }
+        }
+    })
+    .await;
     seqs.sort_unstable();
     assert_eq!(seqs, (1..=10).collect::<Vec<i64>>());
 }
@@ -311,22 +303,19 @@ async fn sends_to_several_conversations_at_once_each_get_their_own_gapless_seqs(
         conversations.push((customer, conversation_id));
     }
     let conversations = Arc::new(conversations);
-    let barrier = Arc::new(tokio::sync::Barrier::new(CUSTOMERS * SENDS));
-    let mut tasks = Vec::new();
-    for i in 0..CUSTOMERS * SENDS {
-        let (scene, barrier, conversations) =
-            (scene.clone(), barrier.clone(), conversations.clone());
-        tasks.push(tokio::spawn(async move {
+    let sent = all_at_once(0..CUSTOMERS * SENDS, |i| {
+        let (scene, conversations) = (scene.clone(), conversations.clone());
+        async move {
             let (customer, conversation_id) = &conversations[i % CUSTOMERS];
             let sender = if i % 2 == 0 { customer } else { &scene.agent };
-            barrier.wait().await;
             scene
                 .send(sender, conversation_id, &format!("at once {i}"))
                 .await
-        }));
-    }
-    for task in tasks {
-        assert!(task.await.unwrap()["seq"].as_i64().is_some());
+        }
+    })
+    .await;
+    for message in sent {
+        assert!(message["seq"].as_i64().is_some());
     }
     for (n, (customer, conversation_id)) in conversations.iter().enumerate() {
         let response = scene
@@ -378,15 +367,11 @@ async fn a_reused_client_id_among_concurrent_sends_fails_only_itself() {
     // group that must fail (its client id is taken) fails alone.
     let scene = Arc::new(scene().await);
     let conversation_id = scene.start().await;
-    let barrier = Arc::new(tokio::sync::Barrier::new(12));
-    let mut tasks = Vec::new();
-    for i in 0..12 {
-        let (scene, barrier, conversation_id) =
-            (scene.clone(), barrier.clone(), conversation_id.clone());
-        tasks.push(tokio::spawn(async move {
+    let responses = all_at_once(0..12, |i| {
+        let (scene, conversation_id) = (scene.clone(), conversation_id.clone());
+        async move {
             // Four different messages claim the same client id; eight are plain.
             let client_id = (i < 4).then_some("taken");
-            barrier.wait().await;
             scene
                 .app
                 .gql(SEND)
@@ -394,12 +379,12 @@ async fn a_reused_client_id_among_concurrent_sends_fails_only_itself() {
                 .as_user(&scene.customer)
                 .send()
                 .await
-        }));
-    }
+        }
+    })
+    .await;
     let mut seqs = Vec::new();
     let mut conflicts = 0;
-    for task in tasks {
-        let response = task.await.unwrap();
+    for response in responses {
         if response.errors().is_empty() {
             seqs.push(
                 response.ok()["sendMessage"]["message"]["seq"]

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chatshop::TestPaymentProvider;
-use chatshop_tests::{GqlResponse, ShopStaff, TestApp, TestUser};
+use chatshop_tests::{GqlResponse, ShopStaff, TestApp, TestUser, all_at_once};
 use serde_json::{Value, json};
 
 const PLACE: &str = "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { order { id status subtotal { amount currencyCode } total { amount } platformFee { amount } shopPayout { amount } items { id name quantity unitPrice { amount } lineTotal { amount } } } } }";
@@ -209,26 +209,21 @@ async fn the_last_item_cannot_be_sold_twice_to_concurrent_buyers() {
     for i in 0..20 {
         buyers.push(shop.customer(&format!("buyer{i}@example.com")).await);
     }
-    let barrier = Arc::new(tokio::sync::Barrier::new(buyers.len()));
-    let mut tasks = Vec::new();
-    for (customer, conversation_id) in buyers {
-        let shop = shop.clone();
-        let lesson = lesson.clone();
-        let barrier = barrier.clone();
-        tasks.push(tokio::spawn(async move {
-            barrier.wait().await;
+    let responses = all_at_once(buyers, |(customer, conversation_id)| {
+        let (shop, lesson) = (shop.clone(), lesson.clone());
+        async move {
             shop.place(
                 &customer,
                 &conversation_id,
                 json!([{ "productId": lesson, "quantity": 1 }]),
             )
             .await
-        }));
-    }
+        }
+    })
+    .await;
     let mut sold = 0;
     let mut refused = 0;
-    for task in tasks {
-        let response = task.await.unwrap();
+    for response in responses {
         if response.errors().is_empty() {
             sold += 1;
         } else {
@@ -256,49 +251,39 @@ async fn customers_checking_out_at_once_each_get_their_own_orders_and_messages()
     for i in 0..8 {
         customers.push(shop.customer(&format!("rush{i}@example.com")).await);
     }
-    let barrier = Arc::new(tokio::sync::Barrier::new(customers.len() * 2));
-    let mut tasks = Vec::new();
-    for (customer, conversation_id) in &customers {
-        // Each customer orders both at once, in the same conversation.
-        for product in [&beans, &coffee] {
-            let (shop, customer, conversation_id, product, barrier) = (
-                shop.clone(),
-                customer.clone(),
-                conversation_id.clone(),
-                product.clone(),
-                barrier.clone(),
+    // Each customer orders both at once, in the same conversation.
+    let orders = customers
+        .iter()
+        .flat_map(|customer| [(customer.clone(), &beans), (customer.clone(), &coffee)]);
+    let outcomes = all_at_once(orders, |((customer, conversation_id), product)| {
+        let (shop, product) = (shop.clone(), product.clone());
+        async move {
+            let placed = shop
+                .place(
+                    &customer,
+                    &conversation_id,
+                    json!([{ "productId": product, "quantity": 1 }]),
+                )
+                .await;
+            if !placed.errors().is_empty() {
+                assert_eq!(placed.code(), "CONFLICT", "{}", placed.body);
+                return None;
+            }
+            let order = order_id(&placed);
+            let paid = shop
+                .pay(&customer, &order, "tok_success", &format!("pay-{order}"))
+                .await;
+            assert_eq!(
+                paid.ok()["payOrder"]["order"]["status"],
+                "PAID",
+                "{}",
+                paid.body
             );
-            tasks.push(tokio::spawn(async move {
-                barrier.wait().await;
-                let placed = shop
-                    .place(
-                        &customer,
-                        &conversation_id,
-                        json!([{ "productId": product, "quantity": 1 }]),
-                    )
-                    .await;
-                if !placed.errors().is_empty() {
-                    assert_eq!(placed.code(), "CONFLICT", "{}", placed.body);
-                    return None;
-                }
-                let order = order_id(&placed);
-                let paid = shop
-                    .pay(&customer, &order, "tok_success", &format!("pay-{order}"))
-                    .await;
-                assert_eq!(
-                    paid.ok()["payOrder"]["order"]["status"],
-                    "PAID",
-                    "{}",
-                    paid.body
-                );
-                Some((conversation_id, order))
-            }));
+            Some((conversation_id, order))
         }
-    }
-    let mut paid = Vec::new();
-    for task in tasks {
-        paid.extend(task.await.unwrap());
-    }
+    })
+    .await;
+    let paid: Vec<_> = outcomes.into_iter().flatten().collect();
     let beans_sold = paid.len() - customers.len();
     assert_eq!(
         beans_sold, 5,
@@ -372,22 +357,12 @@ async fn the_same_payment_sent_twice_at_once_charges_once() {
             .await,
     );
 
-    let barrier = Arc::new(tokio::sync::Barrier::new(2));
-    let mut tasks = Vec::new();
-    for _ in 0..2 {
-        let (shop, customer, order, barrier) = (
-            shop.clone(),
-            customer.clone(),
-            order.clone(),
-            barrier.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            barrier.wait().await;
-            shop.pay(&customer, &order, "tok_success", "same-key").await
-        }));
-    }
-    for task in tasks {
-        let response = task.await.unwrap();
+    let responses = all_at_once(0..2, |_| {
+        let (shop, customer, order) = (shop.clone(), customer.clone(), order.clone());
+        async move { shop.pay(&customer, &order, "tok_success", "same-key").await }
+    })
+    .await;
+    for response in responses {
         assert_eq!(
             response.ok()["payOrder"]["order"]["status"],
             "PAID",
