@@ -352,6 +352,16 @@ impl Placing<'_> {
 /// message's columns, beside the order's (see [`order_with_posted`]).
 pub(crate) const POSTED_PREFIX: &str = "posted_";
 
+/// The columns of `orders`, in the order the statements below give them.
+const ORDER_COLUMNS: &str = "id, conversation_id, shop_id, customer_id, placed_by_id, status, \
+    currency, subtotal_minor, platform_fee_minor, total_minor, refunded_minor, client_key, \
+    reserved_until, payment_attempt_id, created_at, updated_at, paid_at, fulfilled_at, \
+    cancelled_at";
+
+/// The columns of `order_items`, likewise.
+const ORDER_ITEM_COLUMNS: &str =
+    "id, order_id, product_id, name, unit_price_minor, quantity, refunded_quantity, stock_reserved";
+
 /// PostgreSQL: one statement that inserts an order, its lines and its
 /// card, and returns the order and the card. Parameters: the order's 15
 /// values, the lines' 6 arrays, the card's 13 values (see
@@ -359,16 +369,12 @@ pub(crate) const POSTED_PREFIX: &str = "posted_";
 fn postgres_record() -> String {
     format!(
         "WITH placed AS ( \
-            INSERT INTO orders (id, conversation_id, shop_id, customer_id, placed_by_id, \
-                status, currency, subtotal_minor, platform_fee_minor, total_minor, \
-                refunded_minor, client_key, reserved_until, payment_attempt_id, created_at, \
-                updated_at, paid_at, fulfilled_at, cancelled_at) \
+            INSERT INTO orders ({ORDER_COLUMNS}) \
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, NULL, $14, $15, \
                 NULL, NULL, NULL) \
             RETURNING *), \
         lines AS ( \
-            INSERT INTO order_items (id, order_id, product_id, name, unit_price_minor, \
-                quantity, refunded_quantity, stock_reserved) \
+            INSERT INTO order_items ({ORDER_ITEM_COLUMNS}) \
             SELECT line.id, placed.id, line.product_id, line.name, line.unit_price_minor, \
                 line.quantity, 0, line.stock_reserved \
             FROM placed, unnest($16::uuid[], $17::uuid[], $18::text[], $19::bigint[], \
@@ -544,18 +550,14 @@ pub(crate) async fn record_one_lines(
                     AND p.price_minor = input.unit_price_minor AND p.name = input.name \
                 WHERE NOT input.counted), \
             placed AS ( \
-                INSERT INTO orders (id, conversation_id, shop_id, customer_id, placed_by_id, \
-                    status, currency, subtotal_minor, platform_fee_minor, total_minor, \
-                    refunded_minor, client_key, reserved_until, payment_attempt_id, created_at, \
-                    updated_at, paid_at, fulfilled_at, cancelled_at) \
+                INSERT INTO orders ({ORDER_COLUMNS}) \
                 SELECT id, conversation_id, shop_id, customer_id, placed_by_id, status, \
                     currency, subtotal_minor, platform_fee_minor, total_minor, 0, client_key, \
                     reserved_until, NULL, created_at, created_at, NULL, NULL, NULL \
                 FROM placeable \
                 RETURNING *), \
             lines AS ( \
-                INSERT INTO order_items (id, order_id, product_id, name, unit_price_minor, \
-                    quantity, refunded_quantity, stock_reserved) \
+                INSERT INTO order_items ({ORDER_ITEM_COLUMNS}) \
                 SELECT line_id, id, product_id, name, unit_price_minor, quantity, 0, counted \
                 FROM placeable), \
             {}",
