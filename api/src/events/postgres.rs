@@ -71,9 +71,14 @@ impl PostgresEventBus {
         let (local, _) = broadcast::channel(SUBSCRIBER_BUFFER);
         let forward = local.clone();
         let origin = Uuid::new_v4();
+        let own = own_prefix(origin);
         let listener = tokio::spawn(async move {
             loop {
                 match listener.try_recv().await {
+                    // Delivered here when it was published; told apart by
+                    // its first bytes, since every send comes back to its
+                    // sender and reading the whole event costs more.
+                    Ok(Some(notification)) if notification.payload().starts_with(&own) => {}
                     Ok(Some(notification)) => {
                         match serde_json::from_str::<Envelope<Event>>(notification.payload()) {
                             // Delivered here when it was published.
@@ -188,6 +193,12 @@ impl EventBus for PostgresEventBus {
     }
 }
 
+/// How the notifications an instance sends begin: its own id, the first
+/// field of their envelope.
+fn own_prefix(origin: Uuid) -> String {
+    format!("{{\"from\":\"{origin}\",")
+}
+
 /// The NOTIFY payload of an event. NOTIFY payloads are capped at 8000 bytes:
 /// a long message travels by reference and subscribers read it from the
 /// database.
@@ -272,6 +283,8 @@ mod tests {
         let payload =
             notify_payload(from, Event::appended(Uuid::nil(), message.clone())).expect("a payload");
         assert!(payload.len() <= MAX_NOTIFY_BYTES);
+        assert!(payload.starts_with(&own_prefix(from)), "{payload}");
+        assert!(!payload.starts_with(&own_prefix(Uuid::new_v4())));
         let envelope: Envelope<Event> = serde_json::from_str(&payload).expect("it parses");
         assert_eq!(envelope.from, from);
         assert_eq!(
