@@ -13,7 +13,7 @@
 //!
 //! Messages have one writer on both databases. On PostgreSQL, four writers
 //! by conversation committed side by side did worse than one committing
-//! groups twice the size (16 senders: 4.3–4.6k against 7.7–8.0k sends/s):
+//! groups twice the size (16 senders: 4.3–4.6k against 7.2–8.0k sends/s):
 //! each commit waits for its own WAL flush. Each checkout step has a writer
 //! of its own there. A group is one statement (one round trip, its own
 //! transaction) whatever its size: a statement's fixed cost (round trip,
