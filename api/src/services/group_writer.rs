@@ -184,9 +184,8 @@ impl GroupWriter {
 /// Runs SQLite's message writer on a thread of its own. Every send waits for
 /// it, one group at a time, so the moment a group is written the writer
 /// must start the next, not wait its turn behind the requests a tokio
-/// worker is busy with (16 senders: 9.2–9.4k → 8.4–11.7k, median 10.1k,
-/// sends/s). Falls
-/// back to a task when no thread can be had.
+/// worker is busy with (16 senders: 9.2–9.4k → 8.4–11.7k sends/s, median
+/// 10.1k). Falls back to a task when no thread can be had.
 fn spawn_on_own_thread(writer: impl Future<Output = ()> + Send + 'static) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
