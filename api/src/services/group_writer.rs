@@ -187,25 +187,23 @@ impl GroupWriter {
 /// worker is busy with (16 senders: 9.2–9.4k → 8.4–11.7k sends/s, median
 /// 10.1k). Falls back to a task when no thread can be had.
 fn spawn_on_own_thread(writer: impl Future<Output = ()> + Send + 'static) {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            tracing::warn!(error = %err, "no runtime for the message writer; it shares the server's");
-            tokio::spawn(writer);
-            return;
-        }
-    };
+    let server = tokio::runtime::Handle::current();
     // The writer goes to the thread once it exists, so that a failed spawn
     // still has it to run as a task.
     let (start, started) = std::sync::mpsc::channel();
     let thread = std::thread::Builder::new()
         .name("chatshop-writer".to_owned())
         .spawn(move || {
-            if let Ok(writer) = started.recv() {
-                runtime.block_on(writer);
+            let Ok(writer) = started.recv() else { return };
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime.block_on(writer),
+                Err(err) => {
+                    tracing::warn!(error = %err, "no runtime for the message writer; it shares the server's");
+                    server.spawn(writer);
+                }
             }
         });
     match thread {

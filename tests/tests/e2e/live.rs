@@ -314,8 +314,13 @@ async fn sends_to_several_conversations_at_once_each_get_their_own_gapless_seqs(
         }
     })
     .await;
-    for message in sent {
+    for (i, message) in sent.iter().enumerate() {
         assert!(message["seq"].as_i64().is_some());
+        assert_eq!(
+            message["text"],
+            format!("at once {i}"),
+            "each sender gets its own message back"
+        );
     }
     for (n, (customer, conversation_id)) in conversations.iter().enumerate() {
         let response = scene
