@@ -185,7 +185,7 @@ impl GroupWriter {
 /// it, one group at a time, so the moment a group is written the writer
 /// must start the next, not wait its turn behind the requests a tokio
 /// worker is busy with (16 senders: 9.2–9.4k → 8.4–11.7k sends/s, median
-/// 10.1k). Falls back to a task when no thread can be had.
+/// 10.0k). Falls back to a task when no thread can be had.
 fn spawn_on_own_thread(writer: impl Future<Output = ()> + Send + 'static) {
     let server = tokio::runtime::Handle::current();
     // The writer goes to the thread once it exists, so that a failed spawn
