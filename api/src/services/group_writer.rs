@@ -397,6 +397,14 @@ impl GroupedWrite for MessageSend {
         db: &DatabaseConnection,
         group: &[Self],
     ) -> Result<Vec<Option<message::Model>>, DbErr> {
+        if let [send] = group {
+            // Alone: the statement made for one message, a little cheaper.
+            return match append(db, send.conversation_id, send.new.clone()).await {
+                Ok(message) => Ok(vec![Some(message)]),
+                Err(DbErr::RecordNotFound(_)) => Ok(vec![None]),
+                Err(err) => Err(err),
+            };
+        }
         let appends: Vec<(Uuid, &Append)> = group
             .iter()
             .map(|send| (send.conversation_id, &send.new))
