@@ -782,6 +782,28 @@ impl TestApp {
         }
     }
 
+    /// A conversation as `user` sees it (`lastSeq`, `lastMessage { seq text }`)
+    /// and its last 50 messages (`seq text kind order { id }`), oldest first.
+    pub async fn history(&self, user: &TestUser, conversation_id: &str) -> (Value, Vec<Value>) {
+        const HISTORY: &str = "query($id: ID!) { conversation(id: $id) { lastSeq lastMessage { seq text } messages(last: 50) { edges { node { seq text kind order { id } } } } } }";
+        let response = self
+            .gql(HISTORY)
+            .vars(json!({ "id": conversation_id }))
+            .as_user(user)
+            .send()
+            .await;
+        let conversation = response.ok()["conversation"].clone();
+        let mut messages: Vec<Value> = conversation["messages"]["edges"]
+            .as_array()
+            .expect("a page of messages")
+            .iter()
+            .map(|edge| edge["node"].clone())
+            .collect();
+        // Pages run newest first.
+        messages.sort_by_key(|message| message["seq"].as_i64());
+        (conversation, messages)
+    }
+
     /// Starts (or finds) the customer's conversation with a shop; its global id.
     pub async fn start_conversation(&self, customer: &TestUser, shop_id: &str) -> String {
         let response = self

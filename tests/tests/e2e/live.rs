@@ -283,7 +283,6 @@ async fn concurrent_senders_get_gapless_unique_seqs() {
 async fn sends_to_several_conversations_at_once_each_get_their_own_gapless_seqs() {
     // Sends arriving together share one write whatever their conversation:
     // each conversation's `seq`s must still start after its own last one.
-    const HISTORY: &str = "query($id: ID!) { conversation(id: $id) { lastSeq lastMessage { seq text } messages(last: 20) { edges { node { seq text } } } } }";
     const CUSTOMERS: usize = 3;
     const SENDS: usize = 8;
     let scene = Arc::new(scene().await);
@@ -323,27 +322,16 @@ async fn sends_to_several_conversations_at_once_each_get_their_own_gapless_seqs(
         );
     }
     for (n, (customer, conversation_id)) in conversations.iter().enumerate() {
-        let response = scene
-            .app
-            .gql(HISTORY)
-            .vars(json!({ "id": conversation_id }))
-            .as_user(customer)
-            .send()
-            .await;
-        let conversation = &response.ok()["conversation"];
-        let mut messages: Vec<(i64, String)> = conversation["messages"]["edges"]
-            .as_array()
-            .unwrap()
+        let (conversation, messages) = scene.app.history(customer, conversation_id).await;
+        let messages: Vec<(i64, String)> = messages
             .iter()
-            .map(|edge| {
-                let node = &edge["node"];
+            .map(|node| {
                 (
                     node["seq"].as_i64().unwrap(),
                     node["text"].as_str().unwrap().to_owned(),
                 )
             })
             .collect();
-        messages.sort_unstable(); // newest first on the page
         let total = i64::try_from(n + SENDS).unwrap();
         let seqs: Vec<i64> = messages.iter().map(|(seq, _)| *seq).collect();
         assert_eq!(seqs, (1..=total).collect::<Vec<_>>(), "gapless");

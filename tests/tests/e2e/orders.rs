@@ -240,7 +240,6 @@ async fn the_last_item_cannot_be_sold_twice_to_concurrent_buyers() {
 /// messages, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn customers_checking_out_at_once_each_get_their_own_orders_and_messages() {
-    const HISTORY: &str = "query($id: ID!) { conversation(id: $id) { lastSeq messages(last: 20) { edges { node { seq kind order { id } } } } } }";
     let provider = TestPaymentProvider::new();
     let shop =
         Arc::new(shop_on(TestApp::spawn_with_provider(provider.clone(), |_| {}).await).await);
@@ -294,21 +293,7 @@ async fn customers_checking_out_at_once_each_get_their_own_orders_and_messages()
     assert_eq!(provider.net_minor(), 5 * 1200 + 8 * 350);
 
     for (customer, conversation_id) in &customers {
-        let history = shop
-            .app
-            .gql(HISTORY)
-            .vars(json!({ "id": conversation_id }))
-            .as_user(customer)
-            .send()
-            .await;
-        let conversation = &history.ok()["conversation"];
-        let mut messages: Vec<&Value> = conversation["messages"]["edges"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|edge| &edge["node"])
-            .collect();
-        messages.sort_by_key(|message| message["seq"].as_i64());
+        let (conversation, messages) = shop.app.history(customer, conversation_id).await;
         // `seq`s run without a gap or a repeat up to the last one.
         let seqs: Vec<i64> = messages.iter().filter_map(|m| m["seq"].as_i64()).collect();
         let last = conversation["lastSeq"].as_i64().unwrap();
