@@ -17,6 +17,12 @@
 //! one, and messages of a conversation queued close together go out in
 //! `seq` order even when their senders finished out of order (a subscriber
 //! who sees a gap waits for it to fill, or reads the database).
+//!
+//! A notification carries as many events as fit in its payload. PostgreSQL
+//! pays for each notification (queued under a lock every notifying commit
+//! takes, then read and sent by every listening backend) and every
+//! instance, the sender included, receives each one: one per event cost
+//! 16 senders about a fifth of their throughput.
 
 use sea_orm::sqlx::postgres::{PgListener, PgPool};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
@@ -31,26 +37,28 @@ use crate::app::{POSTGRES_STATEMENT_BYTES, runs_within};
 /// The NOTIFY channel.
 const CHANNEL: &str = "chatshop_events";
 
-/// PostgreSQL refuses NOTIFY payloads of 8000 bytes or more; the envelope
-/// around the event takes less than 100.
+/// PostgreSQL refuses NOTIFY payloads of 8000 bytes or more (and with them
+/// every notification of the statement).
 const MAX_NOTIFY_BYTES: usize = 7_900;
 
-/// Events waiting to be sent; beyond this, publishers wait.
-const OUTBOX: usize = 4_096;
+/// Publications (an event, or events published together) waiting to be
+/// sent; beyond this, publishers wait.
+const OUTBOX: usize = 1_024;
 
-/// The most notifications one statement carries.
-const MAX_BATCH: usize = 256;
+/// The most publications one statement carries.
+const MAX_BATCH: usize = 64;
 
-/// A notification: an event and the instance that published it.
+/// A notification: events, in the order they were published, and the
+/// instance that published them.
 #[derive(Serialize, Deserialize)]
 struct Envelope<E> {
     from: Uuid,
-    event: E,
+    events: Vec<E>,
 }
 
 /// Events through PostgreSQL's LISTEN/NOTIFY.
 pub struct PostgresEventBus {
-    outbox: mpsc::Sender<Event>,
+    outbox: mpsc::Sender<Vec<Event>>,
     local: broadcast::Sender<Event>,
     listener: tokio::task::JoinHandle<()>,
     notifier: tokio::task::JoinHandle<()>,
@@ -84,10 +92,15 @@ impl PostgresEventBus {
                             // Delivered here when it was published.
                             Ok(envelope) if envelope.from == origin => {}
                             Ok(envelope) => {
-                                let _ = forward.send(envelope.event);
+                                for event in envelope.events {
+                                    let _ = forward.send(event);
+                                }
                             }
+                            // Events we cannot read (another version of the
+                            // server, say) are events missed: everyone replays.
                             Err(err) => {
-                                tracing::warn!(error = %err, "ignoring a malformed event notification")
+                                tracing::warn!(error = %err, "unreadable event notification; subscribers resynchronise");
+                                let _ = forward.send(Event::Resync);
                             }
                         }
                     }
@@ -126,15 +139,13 @@ impl Drop for PostgresEventBus {
 async fn send_notifications(
     db: DatabaseConnection,
     origin: Uuid,
-    mut queued: mpsc::Receiver<Event>,
+    mut queued: mpsc::Receiver<Vec<Event>>,
 ) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while queued.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    let mut published = Vec::with_capacity(MAX_BATCH);
+    while queued.recv_many(&mut published, MAX_BATCH).await > 0 {
+        let mut batch: Vec<Event> = published.drain(..).flatten().collect();
         order_appends(&mut batch);
-        let payloads: Vec<String> = batch
-            .drain(..)
-            .filter_map(|event| notify_payload(origin, event))
-            .collect();
+        let payloads = notify_payloads(origin, batch.drain(..));
         for payloads in runs_within(payloads, POSTGRES_STATEMENT_BYTES, String::len) {
             // Notifications of one statement arrive in the order they were
             // sent, and the statements go one after the other.
@@ -185,7 +196,18 @@ impl EventBus for PostgresEventBus {
         // No local subscriber is not an error.
         let _ = self.local.send(event.clone());
         // Fails only once the notifier has stopped (the bus is being dropped).
-        let _ = self.outbox.send(event).await;
+        let _ = self.outbox.send(vec![event]).await;
+    }
+
+    async fn publish_all(&self, events: Vec<Event>) {
+        if events.is_empty() {
+            return;
+        }
+        for event in &events {
+            let _ = self.local.send(event.clone());
+        }
+        // Queued together, they share a notification.
+        let _ = self.outbox.send(events).await;
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Event> {
@@ -196,20 +218,39 @@ impl EventBus for PostgresEventBus {
 /// How the notifications an instance sends begin: its own id, the first
 /// field of their envelope.
 fn own_prefix(origin: Uuid) -> String {
-    format!("{{\"from\":\"{origin}\",")
+    format!("{{\"from\":\"{origin}\",\"events\":[")
 }
 
-/// The NOTIFY payload of an event. NOTIFY payloads are capped at 8000 bytes:
-/// a long message travels by reference and subscribers read it from the
-/// database.
-fn notify_payload(from: Uuid, event: Event) -> Option<String> {
-    let payload = serde_json::to_string(&Envelope {
-        from,
-        event: &event,
-    })
-    .ok()?;
-    if payload.len() <= MAX_NOTIFY_BYTES {
-        return Some(payload);
+/// The NOTIFY payloads of events, in order: as many events to a payload as
+/// fit under PostgreSQL's cap.
+fn notify_payloads(from: Uuid, events: impl IntoIterator<Item = Event>) -> Vec<String> {
+    let prefix = own_prefix(from);
+    // Each event also takes a comma, and the last closes the envelope.
+    let budget = MAX_NOTIFY_BYTES - prefix.len();
+    let events: Vec<String> = events
+        .into_iter()
+        .flat_map(|event| event_json(event, budget - 1))
+        .collect();
+    runs_within(events, budget, |event| event.len() + 1)
+        .into_iter()
+        .map(|events| {
+            let mut payload = prefix.clone();
+            payload.push_str(&events.join(","));
+            payload.push_str("]}");
+            payload
+        })
+        .collect()
+}
+
+/// An event as JSON in pieces of at most `cap` bytes: a long message
+/// travels by reference (subscribers read it from the database), and a
+/// status change of many messages as several.
+fn event_json(event: Event, cap: usize) -> Vec<String> {
+    let Ok(json) = serde_json::to_string(&event) else {
+        return Vec::new();
+    };
+    if json.len() <= cap {
+        return vec![json];
     }
     match event {
         Event::MessageAppended {
@@ -217,17 +258,37 @@ fn notify_payload(from: Uuid, event: Event) -> Option<String> {
             conversation_id,
             seq,
             ..
-        } => {
-            let event = Event::MessageAppended {
+        } => event_json(
+            Event::MessageAppended {
                 shop_id,
                 conversation_id,
                 seq,
                 message: None,
-            };
-            serde_json::to_string(&Envelope { from, event }).ok()
+            },
+            cap,
+        ),
+        Event::MessageStatusChanged {
+            shop_id,
+            conversation_id,
+            mut seqs,
+        } if seqs.len() > 1 => {
+            let later = seqs.split_off(seqs.len() / 2);
+            [seqs, later]
+                .into_iter()
+                .flat_map(|seqs| {
+                    event_json(
+                        Event::MessageStatusChanged {
+                            shop_id,
+                            conversation_id,
+                            seqs,
+                        },
+                        cap,
+                    )
+                })
+                .collect()
         }
-        // Ids only: never near the cap.
-        _ => Some(payload),
+        // Ids only: far below the cap.
+        _ => vec![json],
     }
 }
 
@@ -276,25 +337,78 @@ mod tests {
         assert!(batch.contains(&appended(b, 2)));
     }
 
+    fn unpack(from: Uuid, payloads: &[String]) -> Vec<Event> {
+        payloads
+            .iter()
+            .flat_map(|payload| {
+                assert!(payload.len() <= MAX_NOTIFY_BYTES, "{} bytes", payload.len());
+                assert!(payload.starts_with(&own_prefix(from)), "{payload}");
+                let envelope: Envelope<Event> = serde_json::from_str(payload).expect("it parses");
+                assert_eq!(envelope.from, from);
+                envelope.events
+            })
+            .collect()
+    }
+
+    #[test]
+    fn events_share_notifications_in_order_within_the_cap() {
+        let conversation_id = Uuid::new_v4();
+        let events: Vec<Event> = (1..=200)
+            .map(|seq| {
+                let message =
+                    crate::test_support::text_message(conversation_id, seq, &"x".repeat(300));
+                Event::appended(Uuid::nil(), message)
+            })
+            .collect();
+        let from = Uuid::new_v4();
+        let payloads = notify_payloads(from, events.clone());
+        // About 700 bytes an event: ten or so to a notification.
+        assert!(
+            (15..=40).contains(&payloads.len()),
+            "{} payloads",
+            payloads.len()
+        );
+        assert_eq!(unpack(from, &payloads), events);
+        assert!(!payloads[0].starts_with(&own_prefix(Uuid::new_v4())));
+    }
+
     #[test]
     fn a_long_message_travels_by_reference() {
         let message = crate::test_support::text_message(Uuid::new_v4(), 3, &"é".repeat(4_000));
         let from = Uuid::new_v4();
-        let payload =
-            notify_payload(from, Event::appended(Uuid::nil(), message.clone())).expect("a payload");
-        assert!(payload.len() <= MAX_NOTIFY_BYTES);
-        assert!(payload.starts_with(&own_prefix(from)), "{payload}");
-        assert!(!payload.starts_with(&own_prefix(Uuid::new_v4())));
-        let envelope: Envelope<Event> = serde_json::from_str(&payload).expect("it parses");
-        assert_eq!(envelope.from, from);
+        let payloads = notify_payloads(from, [Event::appended(Uuid::nil(), message.clone())]);
         assert_eq!(
-            envelope.event,
-            Event::MessageAppended {
+            unpack(from, &payloads),
+            [Event::MessageAppended {
                 shop_id: Uuid::nil(),
                 conversation_id: message.conversation_id,
                 seq: 3,
                 message: None,
-            }
+            }]
         );
+    }
+
+    #[test]
+    fn a_status_change_of_many_messages_is_split_under_the_cap() {
+        let conversation_id = Uuid::new_v4();
+        let seqs: Vec<i64> = (1_000_000..1_005_000).collect();
+        let from = Uuid::new_v4();
+        let payloads = notify_payloads(
+            from,
+            [Event::MessageStatusChanged {
+                shop_id: Uuid::nil(),
+                conversation_id,
+                seqs: seqs.clone(),
+            }],
+        );
+        assert!(payloads.len() > 1);
+        let delivered: Vec<i64> = unpack(from, &payloads)
+            .into_iter()
+            .flat_map(|event| match event {
+                Event::MessageStatusChanged { seqs, .. } => seqs,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(delivered, seqs);
     }
 }

@@ -310,12 +310,20 @@ async fn write_sends(
     let _ = finisher.await;
 }
 
-/// Announces each written group's messages in order, then answers their
-/// senders.
+/// Announces each written group's messages in order, at once (a broker
+/// across instances sends them together), then answers their senders.
 async fn finish_sends(events: Arc<dyn EventBus>, mut written: mpsc::Receiver<Written>) {
     while let Some(group) = written.recv().await {
+        let appended = group
+            .iter()
+            .filter_map(|(send, outcome)| {
+                let message = outcome.as_ref().ok()?;
+                Some(Event::appended(send.shop_id, message.clone()))
+            })
+            .collect();
+        events.publish_all(appended).await;
         for (send, outcome) in group {
-            finish(events.as_ref(), send, outcome).await;
+            let _ = send.reply.send(outcome);
         }
     }
 }
@@ -411,14 +419,6 @@ impl GroupedWrite for MessageSend {
             .collect();
         append_all(db, &appends).await
     }
-}
-
-/// Announces a committed message, then answers its sender.
-async fn finish(events: &dyn EventBus, send: MessageSend, result: Result<message::Model, DbErr>) {
-    if let Ok(message) = &result {
-        announce(events, send.shop_id, message).await;
-    }
-    let _ = send.reply.send(result);
 }
 
 async fn announce(events: &dyn EventBus, shop_id: Uuid, message: &message::Model) {
