@@ -30,6 +30,8 @@ use chatshop_tests::TestDatabase;
 use chatshop_tests::ws::{self, WsClient};
 use serde_json::{Value, json};
 
+mod raw_http;
+
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 const PASSWORD: &str = "correct horse battery";
@@ -280,6 +282,11 @@ impl Server {
             .to_owned())
     }
 
+    /// `host:port`, for the load loops' own connections.
+    fn address(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
     fn ws_url(&self) -> String {
         format!("{}/graphql/ws", self.base.replacen("http", "ws", 1))
     }
@@ -408,43 +415,28 @@ async fn http_load_as(
     connections: usize,
     duration: Duration,
 ) -> Measurement {
-    let authorization = Arc::new(token.map(|token| format!("Bearer {token}")));
-    // Warm up the pool and the server's caches.
+    let request = raw_http::Request::post_json(server.address(), path, &body.to_string(), token);
+    // Warm up the connections and the server's caches.
     let warmup = Instant::now() + Duration::from_millis(500);
     let stop = Arc::new(AtomicBool::new(false));
-    let url = format!("{}{}", server.base, path);
-    let payload = Arc::new(body.to_string());
     let mut tasks = Vec::new();
     let started = Instant::now();
     let cpu_before = server.cpu();
     let host = HostTimes::now();
     for _ in 0..connections {
-        let (http, url, payload, stop, authorization) = (
-            server.http.clone(),
-            url.clone(),
-            payload.clone(),
-            stop.clone(),
-            authorization.clone(),
-        );
+        let (request, stop) = (request.clone(), stop.clone());
+        let mut connection = raw_http::Connection::new(server.address());
         tasks.push(tokio::spawn(async move {
             let mut samples = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 let begin = Instant::now();
-                let mut request = http
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(payload.as_str().to_owned());
-                if let Some(authorization) = authorization.as_deref() {
-                    request = request.header("authorization", authorization);
-                }
-                let response = request.send().await;
-                match response {
-                    Ok(response) if response.status().is_success() => {
-                        let _ = response.bytes().await;
-                    }
-                    Ok(response) => {
-                        panic!("HTTP {}: {:?}", response.status(), response.text().await)
-                    }
+                match connection.exchange(&request).await {
+                    Ok(response) if response.status == 200 => {}
+                    Ok(response) => panic!(
+                        "HTTP {}: {}",
+                        response.status,
+                        String::from_utf8_lossy(response.body)
+                    ),
                     Err(err) => panic!("request failed: {err}"),
                 }
                 if begin > warmup {
@@ -749,9 +741,11 @@ async fn fan_out(
 const WARM_UP: Duration = Duration::from_secs(1);
 
 /// Runs one task per client, each repeating `step` back to back (a closed
-/// loop): for [`WARM_UP`] unmeasured, then for `duration`. Each step that
-/// starts after the warm-up is a sample if it succeeds and counted as
-/// failed otherwise; returns the measurement and the failures.
+/// loop): for [`WARM_UP`] unmeasured, then for `duration`. A step takes its
+/// client (its connection, say) and hands it back with whether it
+/// succeeded. Each step that starts after the warm-up is a sample if it
+/// succeeds and counted as failed otherwise; returns the measurement and
+/// the failures.
 async fn closed_loop<C, F, Fut>(
     server: &Server,
     clients: Vec<C>,
@@ -759,20 +753,21 @@ async fn closed_loop<C, F, Fut>(
     step: F,
 ) -> Result<(Measurement, u64), BoxError>
 where
-    C: Clone + Send + 'static,
+    C: Send + 'static,
     F: Fn(C) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
+    Fut: std::future::Future<Output = (C, bool)> + Send,
 {
     let stop = Arc::new(AtomicBool::new(false));
     let warm_until = Instant::now() + WARM_UP;
     let mut tasks = Vec::new();
-    for client in clients {
+    for mut client in clients {
         let (step, stop) = (step.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
             let (mut samples, mut failed) = (Vec::new(), 0_u64);
             while !stop.load(Ordering::Relaxed) {
                 let begin = Instant::now();
-                let ok = step(client.clone()).await;
+                let (back, ok) = step(client).await;
+                client = back;
                 if begin < warm_until {
                     continue;
                 }
@@ -881,24 +876,31 @@ async fn senders(db: &str, duration: Duration) -> Result<(), BoxError> {
         let (customer, _, conversation_id) = conversation(&server).await?;
         conversations.push((customer, conversation_id));
     }
-    let (http, url) = (server.http.clone(), format!("{}/graphql", server.base));
-    let send = move |(customer, conversation_id): (String, String)| {
-        let (http, url) = (http.clone(), url.clone());
-        async move {
+    // Each sender on a connection of its own, sending the same request.
+    let senders: Vec<(raw_http::Connection, raw_http::Request)> = conversations
+        .into_iter()
+        .map(|(customer, conversation_id)| {
             let body = json!({ "query": "mutation($input: SendMessageInput!) { sendMessage(input: $input) { message { seq } } }", "variables": { "input": { "conversationId": conversation_id, "text": "durable?" } } });
-            match http
-                .post(&url)
-                .bearer_auth(&customer)
-                .json(&body)
-                .send()
-                .await
-            {
-                Ok(response) => response.status().is_success(),
-                Err(_) => false,
+            let request = raw_http::Request::post_json(
+                server.address(),
+                "/graphql",
+                &body.to_string(),
+                Some(&customer),
+            );
+            (raw_http::Connection::new(server.address()), request)
+        })
+        .collect();
+    let send = |(mut connection, request): (raw_http::Connection, raw_http::Request)| async move {
+        let sent = match connection.exchange(&request).await {
+            // A GraphQL error still answers 200.
+            Ok(response) => {
+                response.status == 200 && raw_http::find(response.body, b"\"errors\"").is_none()
             }
-        }
+            Err(_) => false,
+        };
+        ((connection, request), sent)
     };
-    let (mut measurement, failed) = closed_loop(&server, conversations, duration, send).await?;
+    let (mut measurement, failed) = closed_loop(&server, senders, duration, send).await?;
     if failed > 0 {
         println!("<!-- warning: {failed} sends failed -->");
     }
@@ -955,7 +957,7 @@ async fn checkout(db: &str, duration: Duration) -> Result<(), BoxError> {
                 paid["data"]["payOrder"]["order"]["status"], "PAID",
                 "{paid}"
             );
-            true
+            ((customer, conversation_id), true)
         }
     };
     // A shop in service has orders and statistics about them: place some,
