@@ -771,6 +771,56 @@ async fn an_event_reaches_its_own_instance_at_once_and_the_others_through_the_da
 }
 
 #[tokio::test]
+async fn events_published_together_reach_another_instance_in_order_each_once() {
+    use chatshop::events::{Event, EventBus, PostgresEventBus};
+    use std::time::Duration;
+    let database = TestDatabase::create_postgres().await;
+    let connect = || async {
+        sea_orm::Database::connect(&database.url)
+            .await
+            .expect("PostgreSQL")
+    };
+    let first = PostgresEventBus::start(connect().await).await.unwrap();
+    let second = PostgresEventBus::start(connect().await).await.unwrap();
+    let mut on_second = second.subscribe();
+    let (shop_id, conversation_id) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    // More than one notification holds, and a status change too large for
+    // any notification.
+    let mut events: Vec<Event> = (1..=300)
+        .map(|seq| Event::MessageAppended {
+            shop_id,
+            conversation_id,
+            seq,
+            message: None,
+        })
+        .collect();
+    let read: Vec<i64> = (1..=3_000).collect();
+    events.push(Event::MessageStatusChanged {
+        shop_id,
+        conversation_id,
+        seqs: read.clone(),
+    });
+    first.publish_all(events.clone()).await;
+
+    let (mut appended, mut changed) = (Vec::new(), Vec::new());
+    while changed.len() < read.len() {
+        let heard = tokio::time::timeout(Duration::from_secs(10), on_second.recv())
+            .await
+            .expect("every event arrives")
+            .expect("no event is lost");
+        match heard {
+            Event::MessageAppended { .. } => appended.push(heard),
+            Event::MessageStatusChanged { seqs, .. } => changed.extend(seqs),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(appended, events[..300]);
+    assert_eq!(changed, read);
+    let quiet = Duration::from_millis(300);
+    assert!(tokio::time::timeout(quiet, on_second.recv()).await.is_err());
+}
+
+#[tokio::test]
 async fn a_membership_removed_behind_chatshops_back_stops_sends_within_a_second() {
     use sea_orm::ConnectionTrait;
     let scene = scene().await;
