@@ -442,13 +442,10 @@ pub(crate) async fn order_with_posted(
     values: Vec<sea_orm::Value>,
 ) -> Result<Option<(order::Model, message::Model)>, sea_orm::DbErr> {
     let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
-    let Some(row) = db.query_one_raw(statement).await? else {
-        return Ok(None);
-    };
-    Ok(Some((
-        order::Model::from_query_result(&row, "")?,
-        message::Model::from_query_result(&row, POSTED_PREFIX)?,
-    )))
+    db.query_one_raw(statement)
+        .await?
+        .map(|row| posted(&row))
+        .transpose()
 }
 
 /// As [`order_with_posted`], for a statement that returns several orders
@@ -462,13 +459,17 @@ pub(crate) async fn orders_with_posted(
     db.query_all_raw(statement)
         .await?
         .iter()
-        .map(|row| {
-            Ok((
-                order::Model::from_query_result(row, "")?,
-                message::Model::from_query_result(row, POSTED_PREFIX)?,
-            ))
-        })
+        .map(posted)
         .collect()
+}
+
+/// An order and its message from one row, the message's columns under
+/// [`POSTED_PREFIX`].
+fn posted(row: &sea_orm::QueryResult) -> Result<(order::Model, message::Model), sea_orm::DbErr> {
+    Ok((
+        order::Model::from_query_result(row, "")?,
+        message::Model::from_query_result(row, POSTED_PREFIX)?,
+    ))
 }
 
 /// Writes a placed order, its lines and its order card in `txn` (after

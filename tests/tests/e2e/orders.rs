@@ -63,6 +63,17 @@ impl Shop {
             .await
     }
 
+    /// Places an order of `items` and pays it with a card that succeeds;
+    /// returns its id.
+    async fn paid_order(&self, user: &TestUser, conversation_id: &str, items: Value) -> String {
+        let order = order_id(&self.place(user, conversation_id, items).await);
+        let paid = self
+            .pay(user, &order, "tok_success", &format!("pay-{order}"))
+            .await;
+        assert_eq!(paid.ok()["payOrder"]["order"]["status"], "PAID");
+        order
+    }
+
     /// The order as `user` sees it (`null` when they may not).
     async fn order(&self, user: &TestUser, order_id: &str) -> Value {
         self.app
@@ -639,16 +650,13 @@ async fn transitions_follow_the_state_machine_and_stock_follows() {
     );
 
     // Paid: cancelling is a conflict; a partial refund keeps it paid and restocks those units.
-    let second = order_id(
-        &shop
-            .place(
-                &customer,
-                &conversation_id,
-                json!([{ "productId": mug, "quantity": 3 }]),
-            )
-            .await,
-    );
-    shop.pay(&customer, &second, "tok_success", "p2").await.ok();
+    let second = shop
+        .paid_order(
+            &customer,
+            &conversation_id,
+            json!([{ "productId": mug, "quantity": 3 }]),
+        )
+        .await;
     assert_eq!(
         shop.app
             .gql(cancel)
@@ -705,16 +713,13 @@ async fn transitions_follow_the_state_machine_and_stock_follows() {
     assert_eq!(provider.net_minor(), 0);
 
     // Fulfilled: refunding does not restock (the goods left the shop).
-    let third = order_id(
-        &shop
-            .place(
-                &customer,
-                &conversation_id,
-                json!([{ "productId": mug, "quantity": 2 }]),
-            )
-            .await,
-    );
-    shop.pay(&customer, &third, "tok_success", "p3").await.ok();
+    let third = shop
+        .paid_order(
+            &customer,
+            &conversation_id,
+            json!([{ "productId": mug, "quantity": 2 }]),
+        )
+        .await;
     let fulfilled = shop
         .app
         .gql(fulfil)
