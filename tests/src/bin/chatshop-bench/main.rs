@@ -40,15 +40,17 @@ const PASSWORD: &str = "correct horse battery";
 async fn main() -> Result<(), BoxError> {
     let mut db = "sqlite".to_owned();
     let mut secs = 5_u64;
+    let mut runs = 1_u32;
     let mut scenarios = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--db" => db = args.next().ok_or("--db needs sqlite or postgres")?,
             "--secs" => secs = args.next().ok_or("--secs needs a number")?.parse()?,
+            "--runs" => runs = args.next().ok_or("--runs needs a number")?.parse()?,
             "-h" | "--help" => {
                 println!(
-                    "usage: chatshop-bench [--db sqlite|postgres] [--secs N] [baseline|stock|catalog|messaging|senders|checkout|memory|cross-instance|all]…"
+                    "usage: chatshop-bench [--db sqlite|postgres] [--secs N] [--runs N] [baseline|stock|catalog|messaging|senders|checkout|memory|cross-instance|all]…"
                 );
                 return Ok(());
             }
@@ -80,15 +82,27 @@ async fn main() -> Result<(), BoxError> {
         "| scenario | setting | throughput | p50 | p99 | p99.9 | max | server CPU | server RSS | steal |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
-    for scenario in &scenarios {
+    // Runs vary from one to the next on a shared machine: several runs, one
+    // after the other, show by how much.
+    for run in 1..=runs {
+        if runs > 1 {
+            println!("<!-- run {run} of {runs} -->");
+        }
+        run_scenarios(&scenarios, &db, duration).await?;
+    }
+    Ok(())
+}
+
+async fn run_scenarios(scenarios: &[String], db: &str, duration: Duration) -> Result<(), BoxError> {
+    for scenario in scenarios {
         match scenario.as_str() {
-            "baseline" => baseline(&db, duration).await?,
-            "stock" => stock(&db, duration).await?,
-            "catalog" => catalog(&db, duration).await?,
-            "messaging" => messaging(&db, duration).await?,
-            "senders" => senders(&db, duration).await?,
-            "checkout" => checkout(&db, duration).await?,
-            "memory" => memory(&db).await?,
+            "baseline" => baseline(db, duration).await?,
+            "stock" => stock(db, duration).await?,
+            "catalog" => catalog(db, duration).await?,
+            "messaging" => messaging(db, duration).await?,
+            "senders" => senders(db, duration).await?,
+            "checkout" => checkout(db, duration).await?,
+            "memory" => memory(db).await?,
             "cross-instance" => cross_instance(duration).await?,
             other => return Err(format!("unknown scenario {other}").into()),
         }
