@@ -741,10 +741,14 @@ async fn the_conversation_follows_its_newest_message() {
     assert_eq!(after["lastMessageAt"], after["lastMessage"]["sentAt"]);
 }
 
-#[tokio::test]
-async fn an_event_reaches_its_own_instance_at_once_and_the_others_through_the_database_each_once() {
-    use chatshop::events::{Event, EventBus, PostgresEventBus};
-    use std::time::Duration;
+/// The event buses of two instances sharing one PostgreSQL database (which
+/// lives as long as the first element).
+async fn two_event_buses() -> (
+    TestDatabase,
+    chatshop::events::PostgresEventBus,
+    chatshop::events::PostgresEventBus,
+) {
+    use chatshop::events::PostgresEventBus;
     let database = TestDatabase::create_postgres().await;
     let connect = || async {
         sea_orm::Database::connect(&database.url)
@@ -753,6 +757,14 @@ async fn an_event_reaches_its_own_instance_at_once_and_the_others_through_the_da
     };
     let first = PostgresEventBus::start(connect().await).await.unwrap();
     let second = PostgresEventBus::start(connect().await).await.unwrap();
+    (database, first, second)
+}
+
+#[tokio::test]
+async fn an_event_reaches_its_own_instance_at_once_and_the_others_through_the_database_each_once() {
+    use chatshop::events::{Event, EventBus};
+    use std::time::Duration;
+    let (_database, first, second) = two_event_buses().await;
     let (mut on_first, mut on_second) = (first.subscribe(), second.subscribe());
     let event = Event::ConversationChanged {
         shop_id: uuid::Uuid::new_v4(),
@@ -772,16 +784,9 @@ async fn an_event_reaches_its_own_instance_at_once_and_the_others_through_the_da
 
 #[tokio::test]
 async fn events_published_together_reach_another_instance_in_order_each_once() {
-    use chatshop::events::{Event, EventBus, PostgresEventBus};
+    use chatshop::events::{Event, EventBus};
     use std::time::Duration;
-    let database = TestDatabase::create_postgres().await;
-    let connect = || async {
-        sea_orm::Database::connect(&database.url)
-            .await
-            .expect("PostgreSQL")
-    };
-    let first = PostgresEventBus::start(connect().await).await.unwrap();
-    let second = PostgresEventBus::start(connect().await).await.unwrap();
+    let (_database, first, second) = two_event_buses().await;
     let mut on_second = second.subscribe();
     let (shop_id, conversation_id) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
     // More than one notification holds, and a status change too large for

@@ -696,18 +696,22 @@ async fn fan_out(
             samples.lock().unwrap().extend(local);
         }));
     }
+    // The CPU of the server, or of both when sending and receiving differ.
+    let servers_cpu = || {
+        receiver.cpu()
+            + if std::ptr::eq(sender, receiver) {
+                Duration::ZERO
+            } else {
+                sender.cpu()
+            }
+    };
     // A second at the same rate first, not measured: connections are open
     // and statements prepared when the clock starts (readers skip these).
     let warm_up = send_at_rate(sender, &agent, &conversation_id, rate, rate, "w=", origin).await;
     for send in warm_up {
         send.await?;
     }
-    let cpu_before = receiver.cpu()
-        + if std::ptr::eq(sender, receiver) {
-            Duration::ZERO
-        } else {
-            sender.cpu()
-        };
+    let cpu_before = servers_cpu();
     let host = HostTimes::now();
     let started = Instant::now();
     let total = rate * duration.as_secs();
@@ -728,12 +732,7 @@ async fn fan_out(
     for reader in readers {
         reader.await?;
     }
-    let cpu_after = receiver.cpu()
-        + if std::ptr::eq(sender, receiver) {
-            Duration::ZERO
-        } else {
-            sender.cpu()
-        };
+    let cpu_after = servers_cpu();
     let samples = std::mem::take(&mut *samples.lock().unwrap());
     if samples.len() as u64 != expected || failed > 0 {
         println!(
