@@ -307,16 +307,11 @@ impl Server {
 
     /// Server CPU time so far (user + system), from /proc.
     fn cpu(&self) -> Duration {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map_or("", |(_, rest)| rest)
-            .split_whitespace()
-            .collect();
-        let ticks: u64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0)
-            + fields.get(12).and_then(|f| f.parse().ok()).unwrap_or(0);
-        Duration::from_millis(ticks * 10)
+        process_cpu(&self.child.id().to_string()).map_or(Duration::ZERO, |(_, cpu)| cpu)
+    }
+
+    fn on_postgres(&self) -> bool {
+        self.database.url.starts_with("postgres")
     }
 
     /// Server resident memory, in KiB.
@@ -335,10 +330,88 @@ impl Server {
 struct Measurement {
     samples: Vec<Duration>,
     elapsed: Duration,
-    server_cpu: Duration,
+    cpu: CpuUse,
     server_rss_kib: u64,
+}
+
+/// The CPU time (user + system, from /proc) of a process: its command name
+/// and the time. `process` is a pid or `self`.
+fn process_cpu(process: &str) -> Option<(String, Duration)> {
+    let stat = std::fs::read_to_string(format!("/proc/{process}/stat")).ok()?;
+    let (name, rest) = stat.split_once(" (")?.1.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // Linux counts in USER_HZ, 100 per second on every architecture.
+    Some((name.to_owned(), Duration::from_millis(ticks * 10)))
+}
+
+/// The CPU time of every PostgreSQL process on this machine (the server the
+/// scenarios use runs here, beside the load generator and ours).
+fn local_postgres_cpu() -> Duration {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Duration::ZERO;
+    };
+    entries
+        .filter_map(|entry| {
+            let pid = entry.ok()?.file_name().into_string().ok()?;
+            pid.bytes().all(|b| b.is_ascii_digit()).then_some(pid)
+        })
+        .filter_map(|pid| process_cpu(&pid))
+        .filter(|(name, _)| name == "postgres")
+        .map(|(_, cpu)| cpu)
+        .sum()
+}
+
+/// CPU counters read as a measurement starts: the servers', the local
+/// PostgreSQL's (when they use it), the load generator's and the machine's.
+struct CpuClock {
+    servers: Duration,
+    database: Option<Duration>,
+    generator: Duration,
+    host: HostTimes,
+}
+
+/// Where the CPU time of a measurement went.
+struct CpuUse {
+    servers: Duration,
+    /// PostgreSQL's processes, when the servers use a local one.
+    database: Option<Duration>,
+    generator: Duration,
+    /// Share of the machine's CPU time that was busy, in percent.
+    busy: f64,
     /// Share of the machine's CPU time the hypervisor gave to others.
     steal: f64,
+}
+
+impl CpuClock {
+    /// Starts the clock; `servers` is their CPU time so far.
+    fn start(servers: Duration, postgres: bool) -> Self {
+        Self {
+            servers,
+            database: postgres.then(local_postgres_cpu),
+            generator: own_cpu(),
+            host: HostTimes::now(),
+        }
+    }
+
+    fn stop(self, servers: Duration) -> CpuUse {
+        let now = HostTimes::now();
+        let total = now.total.saturating_sub(self.host.total).max(1) as f64;
+        let idle = now.idle.saturating_sub(self.host.idle) as f64;
+        CpuUse {
+            servers: servers.saturating_sub(self.servers),
+            database: self
+                .database
+                .map(|before| local_postgres_cpu().saturating_sub(before)),
+            generator: own_cpu().saturating_sub(self.generator),
+            busy: 100.0 * (1.0 - idle / total),
+            steal: 100.0 * now.steal.saturating_sub(self.host.steal) as f64 / total,
+        }
+    }
+}
+
+fn own_cpu() -> Duration {
+    process_cpu("self").map_or(Duration::ZERO, |(_, cpu)| cpu)
 }
 
 /// The machine's CPU time counters (the `cpu` line of /proc/stat). On a
@@ -348,6 +421,8 @@ struct Measurement {
 #[derive(Clone, Copy)]
 struct HostTimes {
     total: u64,
+    /// Idle and waiting for I/O.
+    idle: u64,
     steal: u64,
 }
 
@@ -369,15 +444,9 @@ impl HostTimes {
             // user nice system idle iowait irq softirq steal (guest time
             // is already counted in user).
             total: ticks.iter().take(8).sum(),
+            idle: ticks.iter().skip(3).take(2).sum(),
             steal: ticks.get(7).copied().unwrap_or(0),
         }
-    }
-
-    /// Percent of the CPU time since `self` that was stolen.
-    fn steal_since(self) -> f64 {
-        let now = Self::now();
-        let total = now.total.saturating_sub(self.total).max(1);
-        100.0 * now.steal.saturating_sub(self.steal) as f64 / total as f64
     }
 }
 
@@ -392,7 +461,7 @@ impl Measurement {
             millis(self.samples[index])
         };
         let rate = self.samples.len() as f64 / self.elapsed.as_secs_f64();
-        let cpu_share = 100.0 * self.server_cpu.as_secs_f64() / self.elapsed.as_secs_f64();
+        let cpu_share = 100.0 * self.cpu.servers.as_secs_f64() / self.elapsed.as_secs_f64();
         println!(
             "| {scenario} | {setting} | {rate:.0} {unit}/s | {} | {} | {} | {} | {cpu_share:.0} % | {:.1} MiB | {:.0} % |",
             pick(0.5),
@@ -400,8 +469,24 @@ impl Measurement {
             pick(0.999),
             self.samples.last().map_or("-".to_owned(), |d| millis(*d)),
             self.server_rss_kib as f64 / 1024.0,
-            self.steal
+            self.cpu.steal
         );
+    }
+
+    /// Where the CPU went, per completed operation (`unit`): what shows
+    /// whether a closed loop was bound by the machine's cores or by waiting.
+    fn cpu_per(&self, unit: &str) -> String {
+        let done = self.samples.len().max(1) as f64;
+        let micros = |cpu: Duration| cpu.as_secs_f64() * 1e6 / done;
+        let database = self.cpu.database.map_or_else(String::new, |cpu| {
+            format!(", PostgreSQL {:.0} µs", micros(cpu))
+        });
+        format!(
+            "CPU per {unit}: server {:.0} µs{database}, load generator {:.0} µs; machine {:.0} % busy",
+            micros(self.cpu.servers),
+            micros(self.cpu.generator),
+            self.cpu.busy
+        )
     }
 }
 
@@ -435,8 +520,7 @@ async fn http_load_as(
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     let started = Instant::now();
-    let cpu_before = server.cpu();
-    let host = HostTimes::now();
+    let clock = CpuClock::start(server.cpu(), server.on_postgres());
     for _ in 0..connections {
         let (request, stop) = (request.clone(), stop.clone());
         let mut connection = raw_http::Connection::new(server.address());
@@ -470,9 +554,8 @@ async fn http_load_as(
     Measurement {
         samples,
         elapsed,
-        server_cpu: server.cpu() - cpu_before,
+        cpu: clock.stop(server.cpu()),
         server_rss_kib: server.rss_kib(),
-        steal: host.steal_since(),
     }
 }
 
@@ -711,8 +794,7 @@ async fn fan_out(
     for send in warm_up {
         send.await?;
     }
-    let cpu_before = servers_cpu();
-    let host = HostTimes::now();
+    let clock = CpuClock::start(servers_cpu(), receiver.on_postgres());
     let started = Instant::now();
     let total = rate * duration.as_secs();
     let sends = send_at_rate(sender, &agent, &conversation_id, rate, total, "t=", origin).await;
@@ -732,7 +814,7 @@ async fn fan_out(
     for reader in readers {
         reader.await?;
     }
-    let cpu_after = servers_cpu();
+    let cpu = clock.stop(servers_cpu());
     let samples = std::mem::take(&mut *samples.lock().unwrap());
     if samples.len() as u64 != expected || failed > 0 {
         println!(
@@ -743,9 +825,8 @@ async fn fan_out(
     Ok(Measurement {
         samples,
         elapsed,
-        server_cpu: cpu_after - cpu_before,
+        cpu,
         server_rss_kib: receiver.rss_kib(),
-        steal: host.steal_since(),
     })
 }
 
@@ -794,8 +875,7 @@ where
         }));
     }
     tokio::time::sleep_until(warm_until.into()).await;
-    let cpu_before = server.cpu();
-    let host = HostTimes::now();
+    let clock = CpuClock::start(server.cpu(), server.on_postgres());
     let started = Instant::now();
     tokio::time::sleep(duration).await;
     stop.store(true, Ordering::Relaxed);
@@ -808,9 +888,8 @@ where
     let measurement = Measurement {
         samples,
         elapsed: started.elapsed(),
-        server_cpu: server.cpu() - cpu_before,
+        cpu: clock.stop(server.cpu()),
         server_rss_kib: server.rss_kib(),
-        steal: host.steal_since(),
     };
     Ok((measurement, failed))
 }
@@ -830,7 +909,7 @@ async fn messaging(db: &str, duration: Duration) -> Result<(), BoxError> {
     let server = start_server(database(db).await, 28304).await?;
     for (subscribers, rate) in [(1, 1_000), (100, 100), (100, 1_000), (1_000, 100)] {
         let mut m = fan_out(&server, &server, subscribers, rate, duration).await?;
-        let per_event = m.server_cpu.as_secs_f64() * 1e6 / m.samples.len().max(1) as f64;
+        let per_event = m.cpu.servers.as_secs_f64() * 1e6 / m.samples.len().max(1) as f64;
         m.row(
             "messaging",
             &format!("{subscribers} sub × {rate} msg/s ({per_event:.0} µs CPU/delivery)"),
@@ -917,7 +996,11 @@ async fn senders(db: &str, duration: Duration) -> Result<(), BoxError> {
     if failed > 0 {
         println!("<!-- warning: {failed} sends failed -->");
     }
-    measurement.row("senders", &format!("{count} senders, closed loop"), "sends");
+    let setting = format!(
+        "{count} senders, closed loop ({})",
+        measurement.cpu_per("send")
+    );
+    measurement.row("senders", &setting, "sends");
     Ok(())
 }
 
@@ -934,7 +1017,7 @@ async fn cross_instance(duration: Duration) -> Result<(), BoxError> {
 }
 
 /// Orders each checkout customer places before the measurements.
-const CHECKOUT_WARM_UP_ORDERS: usize = 10;
+const CHECKOUT_WARM_UP_ORDERS: usize = 100;
 
 /// Customers checking out at once, in a closed loop: each places and pays
 /// an order, then the next. With few, a round's latency bounds throughput;
@@ -992,11 +1075,11 @@ async fn checkout(db: &str, duration: Duration) -> Result<(), BoxError> {
     for customers in CHECKOUT_CUSTOMERS {
         let (mut measurement, _) =
             closed_loop(&server, buyers[..customers].to_vec(), duration, buy.clone()).await?;
-        measurement.row(
-            "checkout",
-            &format!("{customers} customers placing + paying"),
-            "paid orders",
+        let setting = format!(
+            "{customers} customers placing + paying ({})",
+            measurement.cpu_per("order")
         );
+        measurement.row("checkout", &setting, "paid orders");
     }
     Ok(())
 }
@@ -1057,14 +1140,34 @@ async fn memory(db: &str) -> Result<(), BoxError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{HostTimes, send_time};
+    use std::time::Duration;
+
+    use super::{HostTimes, process_cpu, send_time};
 
     #[test]
-    fn steal_is_read_from_the_machine_wide_cpu_line() {
+    fn idle_and_steal_are_read_from_the_machine_wide_cpu_line() {
         let stat = "cpu  100 5 50 800 10 1 2 32 7 0\ncpu0 50 2 25 400 5 0 1 16 0 0\n";
         let times = HostTimes::parse(stat);
         assert_eq!(times.steal, 32);
+        assert_eq!(times.idle, 800 + 10);
         assert_eq!(times.total, 100 + 5 + 50 + 800 + 10 + 1 + 2 + 32);
+    }
+
+    #[test]
+    fn a_process_cpu_time_is_its_user_and_system_ticks() {
+        let (name, cpu) = process_cpu("self").expect("our own /proc entry");
+        assert!(
+            name.starts_with("chatshop"),
+            "the test binary's name, not {name}"
+        );
+        // Spin until the kernel has counted at least one tick for us.
+        let start = std::time::Instant::now();
+        while process_cpu("self").unwrap().1 == cpu {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "no CPU time counted"
+            );
+        }
     }
 
     #[test]
