@@ -307,7 +307,7 @@ impl Server {
 
     /// Server CPU time so far (user + system), from /proc.
     fn cpu(&self) -> Duration {
-        process_cpu(&self.child.id().to_string()).map_or(Duration::ZERO, |(_, cpu)| cpu)
+        cpu_time(&self.child.id().to_string())
     }
 
     fn on_postgres(&self) -> bool {
@@ -389,7 +389,7 @@ impl CpuClock {
         Self {
             servers,
             database: postgres.then(local_postgres_cpu),
-            generator: own_cpu(),
+            generator: cpu_time("self"),
             host: HostTimes::now(),
         }
     }
@@ -403,15 +403,16 @@ impl CpuClock {
             database: self
                 .database
                 .map(|before| local_postgres_cpu().saturating_sub(before)),
-            generator: own_cpu().saturating_sub(self.generator),
+            generator: cpu_time("self").saturating_sub(self.generator),
             busy: 100.0 * (1.0 - idle / total),
             steal: 100.0 * now.steal.saturating_sub(self.host.steal) as f64 / total,
         }
     }
 }
 
-fn own_cpu() -> Duration {
-    process_cpu("self").map_or(Duration::ZERO, |(_, cpu)| cpu)
+/// [`process_cpu`]'s time alone; zero for a process that is gone.
+fn cpu_time(process: &str) -> Duration {
+    process_cpu(process).map_or(Duration::ZERO, |(_, cpu)| cpu)
 }
 
 /// The machine's CPU time counters (the `cpu` line of /proc/stat). On a
@@ -476,8 +477,7 @@ impl Measurement {
     /// Where the CPU went, per completed operation (`unit`): what shows
     /// whether a closed loop was bound by the machine's cores or by waiting.
     fn cpu_per(&self, unit: &str) -> String {
-        let done = self.samples.len().max(1) as f64;
-        let micros = |cpu: Duration| cpu.as_secs_f64() * 1e6 / done;
+        let micros = |cpu| self.micros_per_sample(cpu);
         let database = self.cpu.database.map_or_else(String::new, |cpu| {
             format!(", PostgreSQL {:.0} µs", micros(cpu))
         });
@@ -487,6 +487,11 @@ impl Measurement {
             micros(self.cpu.generator),
             self.cpu.busy
         )
+    }
+
+    /// `cpu` divided among the samples, in microseconds.
+    fn micros_per_sample(&self, cpu: Duration) -> f64 {
+        cpu.as_secs_f64() * 1e6 / self.samples.len().max(1) as f64
     }
 }
 
@@ -909,7 +914,7 @@ async fn messaging(db: &str, duration: Duration) -> Result<(), BoxError> {
     let server = start_server(database(db).await, 28304).await?;
     for (subscribers, rate) in [(1, 1_000), (100, 100), (100, 1_000), (1_000, 100)] {
         let mut m = fan_out(&server, &server, subscribers, rate, duration).await?;
-        let per_event = m.cpu.servers.as_secs_f64() * 1e6 / m.samples.len().max(1) as f64;
+        let per_event = m.micros_per_sample(m.cpu.servers);
         m.row(
             "messaging",
             &format!("{subscribers} sub × {rate} msg/s ({per_event:.0} µs CPU/delivery)"),
