@@ -3,17 +3,16 @@
 //! The algorithm is pinned: a token whose header names another algorithm
 //! (including `none`) is refused before its signature is even looked at.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::Actor;
 use super::identity_provider::{ExternalIdentity, IdentityProvider};
 use crate::Error;
+use crate::services::Remembered;
 
 /// Shortest accepted signing secret: HS256 wants at least 256 bits of key.
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -37,43 +36,10 @@ pub struct TokenKeys {
 /// server's CPU time for a sent message. A token found here passed every
 /// check but the clock's, which it passes again on each use; a token that
 /// differs by one character is not found.
-#[derive(Default)]
-struct VerifiedTokens(Mutex<HashMap<Box<str>, (Uuid, u64)>>);
+type VerifiedTokens = Remembered<Box<str>, (Uuid, u64)>;
 
 /// Most tokens remembered at once (a few hundred bytes each).
 const REMEMBERED_TOKENS: usize = 4_096;
-
-impl VerifiedTokens {
-    /// The subject of `token` if it was verified and has not expired by
-    /// `now` (seconds since the epoch, `leeway` allowed).
-    fn subject(&self, token: &str, now: u64, leeway: u64) -> Option<Result<Uuid, Error>> {
-        let mut tokens = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let &(subject, expires_at) = tokens.get(token)?;
-        if expires_at.saturating_add(leeway) >= now {
-            Some(Ok(subject))
-        } else {
-            tokens.remove(token);
-            Some(Err(Error::Unauthenticated))
-        }
-    }
-
-    fn remember(&self, token: &str, subject: Uuid, expires_at: u64, now: u64) {
-        let mut tokens = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if tokens.len() >= REMEMBERED_TOKENS {
-            tokens.retain(|_, (_, expires_at)| *expires_at >= now);
-            if tokens.len() >= REMEMBERED_TOKENS {
-                tokens.clear();
-            }
-        }
-        tokens.insert(token.into(), (subject, expires_at));
-    }
-}
 
 fn now_secs() -> u64 {
     SystemTime::now()
@@ -130,7 +96,7 @@ impl TokenKeys {
             audience: audience.to_owned(),
             ttl,
             identity_provider: None,
-            verified: Arc::default(),
+            verified: Arc::new(Remembered::with_limit(REMEMBERED_TOKENS)),
         })
     }
 
@@ -148,10 +114,8 @@ impl TokenKeys {
     /// # Errors
     /// `UNAUTHENTICATED` for any fault.
     pub fn verify_any(&self, token: &str) -> Result<Verified, Error> {
-        if let Some(subject) = self
-            .verified
-            .subject(token, now_secs(), self.validation.leeway)
-        {
+        let now = now_secs();
+        if let Some(subject) = self.remembered_subject(token, now) {
             return subject.map(Verified::User);
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| Error::Unauthenticated)?;
@@ -162,10 +126,7 @@ impl TokenKeys {
                 .ok_or(Error::Unauthenticated)?;
             return provider.verify(token, &header).map(Verified::External);
         }
-        match self.verify(token)? {
-            Actor::User { id } => Ok(Verified::User(id)),
-            Actor::Anonymous => Err(Error::Unauthenticated),
-        }
+        self.verify_signed(token).map(Verified::User)
     }
 
     /// [`Self::verify_any`] on an `Authorization` header (`Bearer <token>`).
@@ -205,18 +166,25 @@ impl TokenKeys {
         Ok(IssuedToken { token, expires_at })
     }
 
-    /// Verifies a presented token. Any fault (bad signature, expired, wrong
-    /// issuer or audience, another algorithm, garbage) is `UNAUTHENTICATED`.
-    pub fn verify(&self, token: &str) -> Result<Actor, Error> {
-        let now = now_secs();
-        if let Some(subject) = self.verified.subject(token, now, self.validation.leeway) {
-            return subject.map(|id| Actor::User { id });
+    /// The subject of a token verified before, if it is remembered: an
+    /// error once it has expired by `now`, and it is forgotten.
+    fn remembered_subject(&self, token: &str, now: u64) -> Option<Result<Uuid, Error>> {
+        let ((subject, expires_at), _) = self.verified.get(token)?;
+        if expires_at.saturating_add(self.validation.leeway) >= now {
+            Some(Ok(subject))
+        } else {
+            self.verified.forget(token);
+            Some(Err(Error::Unauthenticated))
         }
+    }
+
+    /// Checks our own token's signature and claims, and remembers it.
+    fn verify_signed(&self, token: &str) -> Result<Uuid, Error> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| Error::Unauthenticated)?;
         let id = Uuid::try_parse(&data.claims.sub).map_err(|_| Error::Unauthenticated)?;
-        self.verified.remember(token, id, data.claims.exp, now);
-        Ok(Actor::User { id })
+        self.verified.remember(token.into(), (id, data.claims.exp));
+        Ok(id)
     }
 }
 
@@ -244,8 +212,8 @@ mod tests {
         let user = Uuid::now_v7();
         let issued = keys().issue(user).unwrap();
         assert_eq!(
-            keys().verify(&issued.token).unwrap(),
-            Actor::User { id: user }
+            keys().verify_any(&issued.token).unwrap(),
+            Verified::User(user)
         );
         assert_eq!(
             keys()
@@ -259,7 +227,7 @@ mod tests {
     fn an_expired_token_is_refused() {
         let issued = keys().issue_at(Uuid::now_v7(), 1_000).unwrap();
         assert!(matches!(
-            keys().verify(&issued.token),
+            keys().verify_any(&issued.token),
             Err(Error::Unauthenticated)
         ));
     }
@@ -274,7 +242,7 @@ mod tests {
         )
         .unwrap();
         let issued = other.issue(Uuid::now_v7()).unwrap();
-        assert!(keys().verify(&issued.token).is_err());
+        assert!(keys().verify_any(&issued.token).is_err());
     }
 
     #[test]
@@ -282,7 +250,7 @@ mod tests {
         for (iss, aud) in [("chatshop", "someone-else"), ("evil", "chatshop-api")] {
             let other = TokenKeys::new(SECRET, iss, aud, Duration::from_secs(60)).unwrap();
             let issued = other.issue(Uuid::now_v7()).unwrap();
-            assert!(keys().verify(&issued.token).is_err(), "{iss} {aud}");
+            assert!(keys().verify_any(&issued.token).is_err(), "{iss} {aud}");
         }
     }
 
@@ -293,7 +261,7 @@ mod tests {
             r#"{{"sub":"{}","iat":1,"exp":99999999999,"iss":"chatshop","aud":"chatshop-api"}}"#,
             Uuid::now_v7()
         ));
-        assert!(keys().verify(&format!("{header}.{claims}.")).is_err());
+        assert!(keys().verify_any(&format!("{header}.{claims}.")).is_err());
     }
 
     #[test]
@@ -302,12 +270,12 @@ mod tests {
         let user = Uuid::now_v7();
         let issued = keys.issue(user).unwrap();
         assert_eq!(
-            keys.verify(&issued.token).unwrap(),
-            Actor::User { id: user }
+            keys.verify_any(&issued.token).unwrap(),
+            Verified::User(user)
         );
         // Remembered: valid until its expiry (and the leeway), not after.
         let leeway = keys.validation.leeway;
-        let subject = |now| keys.verified.subject(&issued.token, now, leeway);
+        let subject = |now| keys.remembered_subject(&issued.token, now);
         assert!(matches!(subject(issued.expires_at), Some(Ok(id)) if id == user));
         assert!(matches!(
             subject(issued.expires_at + leeway + 1),
@@ -317,7 +285,7 @@ mod tests {
         assert!(subject(issued.expires_at).is_none());
         // One character of the signature changed: refused, though its
         // original is remembered.
-        assert!(keys.verify(&issued.token).is_ok());
+        assert!(keys.verify_any(&issued.token).is_ok());
         let signature = issued.token.rfind('.').unwrap() + 1;
         let mut forged = issued.token.clone();
         let first = if forged[signature..].starts_with('A') {
@@ -326,26 +294,25 @@ mod tests {
             "A"
         };
         forged.replace_range(signature..=signature, first);
-        assert!(keys.verify(&forged).is_err());
         assert!(keys.verify_any(&forged).is_err());
     }
 
     #[test]
     fn remembered_tokens_are_bounded() {
-        let tokens = VerifiedTokens::default();
-        let now = 1_000;
-        for n in 0..REMEMBERED_TOKENS * 2 + 1 {
-            tokens.remember(&format!("token-{n}"), Uuid::nil(), now + 60, now);
-            assert!(tokens.0.lock().unwrap().len() <= REMEMBERED_TOKENS);
+        let keys = keys();
+        for _ in 0..=REMEMBERED_TOKENS {
+            let token = keys.issue(Uuid::now_v7()).unwrap().token;
+            assert!(keys.verify_any(&token).is_ok());
         }
-        // Expired ones go first.
-        let tokens = VerifiedTokens::default();
-        for n in 0..REMEMBERED_TOKENS {
-            tokens.remember(&format!("old-{n}"), Uuid::nil(), now - 1, now - 100);
+        let first = keys.issue(Uuid::now_v7()).unwrap().token;
+        assert!(keys.verify_any(&first).is_ok());
+        assert!(keys.remembered_subject(&first, now_secs()).is_some());
+        // Full, it starts over: the earliest are gone, the latest kept.
+        for _ in 0..REMEMBERED_TOKENS {
+            let token = keys.issue(Uuid::now_v7()).unwrap().token;
+            assert!(keys.verify_any(&token).is_ok());
         }
-        tokens.remember("fresh", Uuid::nil(), now + 60, now);
-        tokens.remember("fresh-too", Uuid::nil(), now + 60, now);
-        assert_eq!(tokens.0.lock().unwrap().len(), 2);
+        assert!(keys.remembered_subject(&first, now_secs()).is_none());
     }
 
     #[test]

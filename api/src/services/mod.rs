@@ -74,11 +74,12 @@ where
     Ok(request.finish(rows))
 }
 
-/// Values read from the database, each with when it was read, for caches
-/// that may answer from them. Bounded: at [`REMEMBERED_LIMIT`] entries it
-/// starts over.
+/// Values read from the database (or checked), each with when it was
+/// read, for caches that may answer from them. Bounded: at its limit
+/// ([`REMEMBERED_LIMIT`] unless told) it starts over.
 pub(crate) struct Remembered<K, V> {
     known: std::sync::RwLock<std::collections::HashMap<K, (V, std::time::Instant)>>,
+    limit: usize,
 }
 
 /// How many values a [`Remembered`] holds before it starts over.
@@ -86,15 +87,27 @@ const REMEMBERED_LIMIT: usize = 100_000;
 
 impl<K, V> Default for Remembered<K, V> {
     fn default() -> Self {
+        Self::with_limit(REMEMBERED_LIMIT)
+    }
+}
+
+impl<K, V> Remembered<K, V> {
+    /// Holds at most `limit` values before it starts over.
+    pub(crate) fn with_limit(limit: usize) -> Self {
         Self {
             known: std::sync::RwLock::default(),
+            limit,
         }
     }
 }
 
 impl<K: Eq + std::hash::Hash, V: Clone> Remembered<K, V> {
     /// The value remembered for `key`, and how long ago it was read.
-    pub(crate) fn get(&self, key: &K) -> Option<(V, std::time::Duration)> {
+    pub(crate) fn get<Q>(&self, key: &Q) -> Option<(V, std::time::Duration)>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + std::hash::Hash + ?Sized,
+    {
         let known = self.known.read().ok()?;
         known
             .get(key)
@@ -104,7 +117,7 @@ impl<K: Eq + std::hash::Hash, V: Clone> Remembered<K, V> {
     /// Remembers `value`, read just now, for `key`.
     pub(crate) fn remember(&self, key: K, value: V) {
         if let Ok(mut known) = self.known.write() {
-            if known.len() >= REMEMBERED_LIMIT {
+            if known.len() >= self.limit {
                 known.clear();
             }
             known.insert(key, (value, std::time::Instant::now()));
@@ -112,7 +125,11 @@ impl<K: Eq + std::hash::Hash, V: Clone> Remembered<K, V> {
     }
 
     /// Forgets what was remembered for `key`.
-    pub(crate) fn forget(&self, key: &K) {
+    pub(crate) fn forget<Q>(&self, key: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + std::hash::Hash + ?Sized,
+    {
         if let Ok(mut known) = self.known.write() {
             known.remove(key);
         }
