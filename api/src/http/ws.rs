@@ -79,8 +79,9 @@ pub(crate) async fn upgrade(
         .max_frame_size(max_message)
         // Small buffers: client frames are a few hundred bytes (larger ones
         // are read in several chunks), and an idle subscription should cost
-        // kilobytes, not the 128 KiB defaults.
-        .read_buffer_size(2 * 1024)
+        // kilobytes, not the 128 KiB defaults. The read buffer is held, and
+        // zeroed before each read, for as long as the socket is open.
+        .read_buffer_size(1024)
         .write_buffer_size(8 * 1024)
         // What a slow reader can make us hold before it is disconnected.
         .max_write_buffer_size(1024 * 1024)

@@ -125,6 +125,30 @@ async fn queries_run_over_the_socket_and_complete() {
     );
 }
 
+/// The socket reads in 1 KiB chunks; a message many times that size (a
+/// long document, as generated clients send) still arrives whole.
+#[tokio::test]
+async fn a_message_larger_than_the_read_buffer_arrives_whole() {
+    let app = TestApp::spawn().await;
+    let user = app.sign_up("ws@example.com").await;
+    let mut socket = app.ws_as(&user).await;
+    let padding = "# a comment line that makes the document longer\n".repeat(200);
+    let query = format!("{padding}{{ me {{ email }} }}");
+    assert!(query.len() > 8 * 1024);
+    socket.subscribe("big", &query, json!({})).await;
+    let payload = socket.next_payload("big").await;
+    assert_eq!(payload["data"]["me"]["email"], "ws@example.com");
+    // And the socket still reads small messages after it.
+    socket.send(json!({ "type": "ping" })).await;
+    loop {
+        let message = socket.receive().await;
+        if message["type"] == "pong" {
+            break;
+        }
+        assert_eq!(message, json!({ "type": "complete", "id": "big" }));
+    }
+}
+
 #[tokio::test]
 async fn an_invalid_operation_gets_an_error_message_with_codes() {
     let app = TestApp::spawn().await;
