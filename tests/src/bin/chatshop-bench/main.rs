@@ -7,8 +7,10 @@
 //!
 //! ```text
 //! cargo build --release --bin chatshop --bin chatshop-bench --features chatshop/stock-http-handler
-//! ./target/release/chatshop-bench [--db sqlite|postgres] [--secs N] [SCENARIO …]
+//! ./target/release/chatshop-bench [--db sqlite|postgres] [--secs N] [--runs N] [SCENARIO …]
 //! ```
+//! With `--runs N` (N > 1) the scenarios run N times, one after the other,
+//! and a last table gives each measurement's medians over the runs.
 //! Scenarios: `baseline`, `stock` (our handler beside async-graphql-axum's
 //! stock one), `catalog`, `messaging`, `checkout`, `memory`, `cross-instance`
 //! (PostgreSQL), or `all`.
@@ -31,6 +33,7 @@ use chatshop_tests::ws::{self, WsClient};
 use serde_json::{Value, json};
 
 mod raw_http;
+mod summary;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -89,6 +92,9 @@ async fn main() -> Result<(), BoxError> {
             println!("<!-- run {run} of {runs} -->");
         }
         run_scenarios(&scenarios, &db, duration).await?;
+    }
+    if runs > 1 {
+        summary::print(runs);
     }
     Ok(())
 }
@@ -454,24 +460,47 @@ impl HostTimes {
 impl Measurement {
     fn row(&mut self, scenario: &str, setting: &str, unit: &str) {
         self.samples.sort_unstable();
-        let pick = |q: f64| -> String {
-            if self.samples.is_empty() {
-                return "-".to_owned();
-            }
-            let index = ((self.samples.len() as f64 - 1.0) * q).round() as usize;
-            millis(self.samples[index])
-        };
+        let shown = |latency: Option<Duration>| latency.map_or("-".to_owned(), millis);
+        let (p50, p99, p999) = (
+            self.quantile(0.5),
+            self.quantile(0.99),
+            self.quantile(0.999),
+        );
+        let max = self.samples.last().copied();
         let rate = self.samples.len() as f64 / self.elapsed.as_secs_f64();
         let cpu_share = 100.0 * self.cpu.servers.as_secs_f64() / self.elapsed.as_secs_f64();
+        let server_rss_mib = self.server_rss_kib as f64 / 1024.0;
         println!(
-            "| {scenario} | {setting} | {rate:.0} {unit}/s | {} | {} | {} | {} | {cpu_share:.0} % | {:.1} MiB | {:.0} % |",
-            pick(0.5),
-            pick(0.99),
-            pick(0.999),
-            self.samples.last().map_or("-".to_owned(), |d| millis(*d)),
-            self.server_rss_kib as f64 / 1024.0,
+            "| {scenario} | {setting} | {rate:.0} {unit}/s | {} | {} | {} | {} | {cpu_share:.0} % | {server_rss_mib:.1} MiB | {:.0} % |",
+            shown(p50),
+            shown(p99),
+            shown(p999),
+            shown(max),
             self.cpu.steal
         );
+        if let (Some(p50), Some(p99), Some(p999), Some(max)) = (p50, p99, p999, max) {
+            summary::record(summary::Row {
+                scenario: scenario.to_owned(),
+                setting: summary::same_setting(setting).to_owned(),
+                unit: unit.to_owned(),
+                rate,
+                p50,
+                p99,
+                p999,
+                max,
+                server_cpu: cpu_share,
+                server_rss_mib,
+                steal: self.cpu.steal,
+            });
+        }
+    }
+
+    /// The latency at quantile `q` of the sorted samples.
+    fn quantile(&self, q: f64) -> Option<Duration> {
+        let last = self.samples.len().checked_sub(1)?;
+        self.samples
+            .get(((last as f64) * q).round() as usize)
+            .copied()
     }
 
     /// Where the CPU went, per completed operation (`unit`): what shows
