@@ -81,10 +81,7 @@ async fn main() -> Result<(), BoxError> {
         "# chatshop-bench: db={db}, {secs} s per measurement, {} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    println!(
-        "| scenario | setting | throughput | p50 | p99 | p99.9 | max | server CPU | server RSS | steal |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    summary::print_header();
     // Runs vary from one to the next on a shared machine: several runs, one
     // after the other, show by how much.
     for run in 1..=runs {

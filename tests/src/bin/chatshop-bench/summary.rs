@@ -23,6 +23,14 @@ pub struct Row {
     pub steal: f64,
 }
 
+/// The head of every table the benchmark prints.
+pub fn print_header() {
+    println!(
+        "| scenario | setting | throughput | p50 | p99 | p99.9 | max | server CPU | server RSS | steal |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+}
+
 /// Every row printed so far, in order.
 static ROWS: Mutex<Vec<Row>> = Mutex::new(Vec::new());
 
@@ -40,10 +48,7 @@ pub fn print(runs: u32) {
         "Medians of {runs} runs (throughput: the median, then the lowest and highest; the other columns: their medians):"
     );
     println!();
-    println!(
-        "| scenario | setting | throughput | p50 | p99 | p99.9 | max | server CPU | server RSS | steal |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    print_header();
     for line in lines(&rows) {
         println!("{line}");
     }
