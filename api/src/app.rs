@@ -16,7 +16,7 @@ use sea_orm::{
 use crate::auth::jwt::{MIN_SECRET_BYTES, TokenKeys};
 use crate::auth::password::PasswordHasher;
 use crate::config::Config;
-use crate::events::{EventBus, LocalEventBus, PostgresEventBus};
+use crate::events::{EventBus, LocalEventBus, PostgresEventBus, Topics};
 use crate::graphql::{self, ChatshopSchema};
 use crate::payments::{PaymentProvider, TestPaymentProvider};
 use crate::{Error, http};
@@ -37,6 +37,9 @@ pub(crate) struct StateInner {
     /// `writer`).
     pub group_writer: crate::services::group_writer::GroupWriter,
     pub events: Arc<dyn EventBus>,
+    /// The bus's events, by the conversation or shop they concern, for
+    /// subscriptions.
+    pub topics: Topics,
     /// Who may still act (see [`crate::auth::accounts`]).
     pub accounts: Arc<crate::auth::accounts::ActiveAccounts>,
     pub payments: Arc<dyn PaymentProvider>,
@@ -343,12 +346,21 @@ impl ChatshopBuilder {
             }
         }
         let passwords = PasswordHasher::new(self.config.limits.password_hash_concurrency).await?;
-        let events: Arc<dyn EventBus> = match self.events {
-            Some(bus) => bus,
-            None if self.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres => {
-                Arc::new(PostgresEventBus::start(self.db.clone()).await?)
+        let (events, topics): (Arc<dyn EventBus>, Topics) = match self.events {
+            Some(bus) => {
+                let topics = Topics::start(bus.as_ref());
+                (bus, topics)
             }
-            None => Arc::new(LocalEventBus::new()),
+            None if self.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres => {
+                let bus = PostgresEventBus::start(self.db.clone()).await?;
+                let topics = bus.topics();
+                (Arc::new(bus), topics)
+            }
+            None => {
+                let bus = LocalEventBus::new();
+                let topics = bus.topics();
+                (Arc::new(bus), topics)
+            }
         };
         let payments = self
             .payments
@@ -363,6 +375,7 @@ impl ChatshopBuilder {
             db: self.db,
             writer,
             group_writer,
+            topics,
             events,
             accounts,
             payments,

@@ -2,20 +2,27 @@
 
 use tokio::sync::broadcast;
 
-use super::{Event, EventBus, SUBSCRIBER_BUFFER};
+use super::topics::{Delivery, Topics};
+use super::{Event, EventBus};
 
 /// Delivers events to the subscribers of this process only. Clones share
 /// one channel.
 #[derive(Clone)]
 pub struct LocalEventBus {
-    sender: broadcast::Sender<Event>,
+    delivery: Delivery,
 }
 
 impl LocalEventBus {
     /// A new, empty bus.
     pub fn new() -> Self {
-        let (sender, _) = broadcast::channel(SUBSCRIBER_BUFFER);
-        Self { sender }
+        Self {
+            delivery: Delivery::new(),
+        }
+    }
+
+    /// Its events by topic.
+    pub(crate) fn topics(&self) -> Topics {
+        self.delivery.topics()
     }
 }
 
@@ -28,11 +35,10 @@ impl Default for LocalEventBus {
 #[async_trait::async_trait]
 impl EventBus for LocalEventBus {
     async fn publish(&self, event: Event) {
-        // No receiver is not an error: nobody is listening right now.
-        let _ = self.sender.send(event);
+        self.delivery.send(event);
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.sender.subscribe()
+        self.delivery.subscribe()
     }
 }

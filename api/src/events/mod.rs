@@ -9,6 +9,7 @@
 
 mod local;
 mod postgres;
+mod topics;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
@@ -16,6 +17,7 @@ use uuid::Uuid;
 
 pub use local::LocalEventBus;
 pub use postgres::PostgresEventBus;
+pub(crate) use topics::{Topic, Topics};
 
 /// Something that happened in a conversation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

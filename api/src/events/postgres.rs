@@ -32,7 +32,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
 use uuid::Uuid;
 
-use super::{Event, EventBus, SUBSCRIBER_BUFFER};
+use super::topics::{Delivery, Topics};
+use super::{Event, EventBus};
 use crate::Error;
 use crate::app::{POSTGRES_STATEMENT_BYTES, runs_within};
 
@@ -61,12 +62,17 @@ struct Envelope<E> {
 /// Events through PostgreSQL's LISTEN/NOTIFY.
 pub struct PostgresEventBus {
     outbox: mpsc::Sender<Vec<Event>>,
-    local: broadcast::Sender<Event>,
+    local: Delivery,
     listener: tokio::task::JoinHandle<()>,
     notifier: tokio::task::JoinHandle<()>,
 }
 
 impl PostgresEventBus {
+    /// Its events by topic.
+    pub(crate) fn topics(&self) -> Topics {
+        self.local.topics()
+    }
+
     /// Starts listening; returns once the LISTEN is in place, so no event
     /// published after this returns can be missed.
     ///
@@ -78,7 +84,7 @@ impl PostgresEventBus {
             .await
             .map_err(Error::internal)?;
         listener.listen(CHANNEL).await.map_err(Error::internal)?;
-        let (local, _) = broadcast::channel(SUBSCRIBER_BUFFER);
+        let local = Delivery::new();
         let forward = local.clone();
         let origin = Uuid::new_v4();
         let own = own_prefix(origin);
@@ -95,14 +101,14 @@ impl PostgresEventBus {
                             Ok(envelope) if envelope.from == origin => {}
                             Ok(envelope) => {
                                 for event in envelope.events {
-                                    let _ = forward.send(event);
+                                    forward.send(event);
                                 }
                             }
                             // Events we cannot read (another version of the
                             // server, say) are events missed: everyone replays.
                             Err(err) => {
                                 tracing::warn!(error = %err, "unreadable event notification; subscribers resynchronise");
-                                let _ = forward.send(Event::Resync);
+                                forward.send(Event::Resync);
                             }
                         }
                     }
@@ -110,7 +116,7 @@ impl PostgresEventBus {
                     // sent in between is lost, so everyone replays.
                     Ok(None) => {
                         tracing::warn!("event listener reconnected; subscribers resynchronise");
-                        let _ = forward.send(Event::Resync);
+                        forward.send(Event::Resync);
                     }
                     Err(err) => {
                         tracing::warn!(error = %err, "event listener failed; retrying");
@@ -195,8 +201,7 @@ fn order_appends(batch: &mut [Event]) {
 #[async_trait::async_trait]
 impl EventBus for PostgresEventBus {
     async fn publish(&self, event: Event) {
-        // No local subscriber is not an error.
-        let _ = self.local.send(event.clone());
+        self.local.send(event.clone());
         // Fails only once the notifier has stopped (the bus is being dropped).
         let _ = self.outbox.send(vec![event]).await;
     }
@@ -206,7 +211,7 @@ impl EventBus for PostgresEventBus {
             return;
         }
         for event in &events {
-            let _ = self.local.send(event.clone());
+            self.local.send(event.clone());
         }
         // Queued together, they share a notification.
         let _ = self.outbox.send(events).await;

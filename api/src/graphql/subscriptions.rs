@@ -40,7 +40,7 @@ use super::types::{Conversation, Message, Order};
 use crate::Error;
 use crate::auth::policy::{self, ShopPermission};
 use crate::domain::ids::{self, NodeKind};
-use crate::events::Event;
+use crate::events::{Event, Topic};
 use crate::services::conversations::{self, Side};
 use crate::services::{messages, orders, shops};
 
@@ -213,7 +213,7 @@ impl Subscription {
         let conversation_id =
             ids::decode("conversationId", NodeKind::Conversation, &conversation_id)?;
         // Subscribe before reading: see the module documentation.
-        let mut events = state.events.subscribe();
+        let mut events = state.topics.follow(Topic::Conversation(conversation_id));
         // Boxed, as every check in these resolvers: async-graphql keeps a
         // resolver's future and the stream it returns in one allocation,
         // as large as the larger of the two, for as long as the
@@ -316,17 +316,23 @@ impl Subscription {
         let state = ctx.state()?.clone();
         let actor = ctx.actor().clone();
         actor.user_id()?;
-        let mut events = state.events.subscribe();
-        let (order_filter, conversation_filter) = match (order_id, conversation_id) {
+        // Followed before the access check where the conversation is
+        // known, as the other subscriptions do; an order's conversation is
+        // known only once it is read (see `seen` below).
+        let (order_filter, seen, mut events) = match (order_id, conversation_id) {
             (Some(id), None) => {
                 let order_id = ids::decode("orderId", NodeKind::Order, &id)?;
                 let (found, _) = Box::pin(orders::access(&state.db, &actor, order_id)).await?;
-                (Some(order_id), found.conversation_id)
+                let events = state
+                    .topics
+                    .follow(Topic::Conversation(found.conversation_id));
+                (Some(order_id), Some(found), events)
             }
             (None, Some(id)) => {
                 let conversation_id = ids::decode("conversationId", NodeKind::Conversation, &id)?;
+                let events = state.topics.follow(Topic::Conversation(conversation_id));
                 Box::pin(conversations::access(&state.db, &actor, conversation_id)).await?;
-                (None, conversation_id)
+                (None, None, events)
             }
             _ => {
                 return Err(Error::invalid(
@@ -337,6 +343,15 @@ impl Subscription {
             }
         };
         let stream = async_stream::try_stream! {
+            // A change committed between the order's first read and the
+            // follow was announced to no one here: read it again, and send
+            // it if it changed meanwhile.
+            if let Some(seen) = seen {
+                let now = Box::pin(orders::get(&state.db, &actor, seen.id)).await?;
+                if let Some((model, side)) = now.filter(|(model, _)| *model != seen) {
+                    yield Order { model, side };
+                }
+            }
             loop {
                 let event = match events.recv().await {
                     Ok(event) => event,
@@ -345,7 +360,7 @@ impl Subscription {
                     Err(RecvError::Closed) => break,
                 };
                 let order_ids = match event {
-                    Event::OrderChanged { conversation_id, order_id, .. } if conversation_id == conversation_filter => vec![order_id],
+                    Event::OrderChanged { order_id, .. } => vec![order_id],
                     Event::Resync => match order_filter {
                         Some(order_id) => vec![order_id],
                         None => Vec::new(),
@@ -375,7 +390,7 @@ impl Subscription {
         let actor = ctx.actor().clone();
         actor.user_id()?;
         let shop_id = ids::decode("shopId", NodeKind::Shop, &shop_id)?;
-        let mut events = state.events.subscribe();
+        let mut events = state.topics.follow(Topic::Shop(shop_id));
         let role = policy::require(
             Box::pin(shops::role_of(&state.db, &actor, shop_id)).await?,
             ShopPermission::Work,

@@ -13,7 +13,8 @@
 //! and a last table gives each measurement's medians over the runs.
 //! Scenarios: `baseline`, `stock` (our handler beside async-graphql-axum's
 //! stock one), `catalog`, `messaging`, `checkout`, `memory`, `cross-instance`
-//! (PostgreSQL), or `all`.
+//! (PostgreSQL), or `all` of these; and `instructions` (the server under
+//! valgrind's callgrind: instructions per operation, see its module).
 
 #![allow(
     clippy::expect_used,
@@ -32,6 +33,7 @@ use chatshop_tests::TestDatabase;
 use chatshop_tests::ws::{self, WsClient};
 use serde_json::{Value, json};
 
+mod instructions;
 mod raw_http;
 mod summary;
 
@@ -53,7 +55,7 @@ async fn main() -> Result<(), BoxError> {
             "--runs" => runs = args.next().ok_or("--runs needs a number")?.parse()?,
             "-h" | "--help" => {
                 println!(
-                    "usage: chatshop-bench [--db sqlite|postgres] [--secs N] [--runs N] [baseline|stock|catalog|messaging|senders|checkout|memory|cross-instance|all]…"
+                    "usage: chatshop-bench [--db sqlite|postgres] [--secs N] [--runs N] [baseline|stock|catalog|messaging|senders|checkout|memory|cross-instance|instructions|all]…"
                 );
                 return Ok(());
             }
@@ -107,6 +109,7 @@ async fn run_scenarios(scenarios: &[String], db: &str, duration: Duration) -> Re
             "checkout" => checkout(db, duration).await?,
             "memory" => memory(db).await?,
             "cross-instance" => cross_instance(duration).await?,
+            "instructions" => instructions::instructions(db).await?,
             other => return Err(format!("unknown scenario {other}").into()),
         }
     }
@@ -194,9 +197,29 @@ async fn start_server_with(
     port: u16,
     extra: &[&str],
 ) -> Result<Server, BoxError> {
+    start_server_wrapped(database, port, extra, &[]).await
+}
+
+/// [`start_server_with`], the server run by the command `wrapper` (a
+/// program and its arguments, the server's command line after them) when
+/// there is one.
+async fn start_server_wrapped(
+    database: Arc<TestDatabase>,
+    port: u16,
+    extra: &[&str],
+    wrapper: &[String],
+) -> Result<Server, BoxError> {
+    let mut command = match wrapper {
+        [program, args @ ..] => {
+            let mut command = Command::new(program);
+            command.args(args).arg(server_binary());
+            command
+        }
+        [] => Command::new(server_binary()),
+    };
     // Settings not given here come from the server's defaults or from the
     // CHATSHOP_* environment, which the child inherits.
-    let child = Command::new(server_binary())
+    let child = command
         .args([
             "serve",
             "--listen",
@@ -229,7 +252,9 @@ async fn start_server_with(
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // Under valgrind the server starts tens of times slower.
+    let startup = if wrapper.is_empty() { 30 } else { 300 };
+    let deadline = Instant::now() + Duration::from_secs(startup);
     loop {
         if let Ok(response) = http.get(format!("{base}/readyz")).send().await
             && response.status().is_success()
