@@ -70,7 +70,7 @@ struct Channels {
 }
 
 impl Topics {
-    /// Channels that events are passed on to by [`Topics::pass_on`].
+    /// Channels with no task of their own: a [`Delivery`] passes events on.
     fn new() -> Self {
         Self {
             channels: Arc::new(Channels::default()),

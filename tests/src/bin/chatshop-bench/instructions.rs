@@ -15,15 +15,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use chatshop_tests::ws::{self, WsClient};
+use chatshop_tests::ws::WsClient;
 use serde_json::json;
 
 use super::raw_http::{self, Connection, Request};
-use super::{BoxError, Server, conversation, database, start_server_wrapped};
-
-/// The send every sender repeats.
-const SEND: &str =
-    "mutation($input: SendMessageInput!) { sendMessage(input: $input) { message { seq } } }";
+use super::{
+    BoxError, PRODUCTS_PAGE, SEND_MESSAGE, Server, conversation, database, live_subscriptions,
+    start_server_wrapped,
+};
 
 /// Subscribers and messages of the delivery measurement.
 const SUBSCRIBERS: usize = 100;
@@ -77,7 +76,7 @@ async fn measure(server: &Server, callgrind: &Callgrind) -> Result<(), BoxError>
     let products = vec![request(
         server,
         &json!({
-            "query": "query($shopId: ID!) { products(shopId: $shopId, first: 20) { edges { cursor node { id name price { amount currencyCode } stock inStock sku } } pageInfo { hasNextPage endCursor } } }",
+            "query": PRODUCTS_PAGE,
             "variables": { "shopId": shop["shop"]["id"] }
         }),
         None,
@@ -85,7 +84,7 @@ async fn measure(server: &Server, callgrind: &Callgrind) -> Result<(), BoxError>
     let mut senders = Vec::new();
     for _ in 0..16 {
         let (customer, _, conversation_id) = conversation(server).await?;
-        let body = json!({ "query": SEND, "variables": { "input": { "conversationId": conversation_id, "text": "counted" } } });
+        let body = json!({ "query": SEND_MESSAGE, "variables": { "input": { "conversationId": conversation_id, "text": "counted" } } });
         senders.push(request(server, &body, Some(&customer)));
     }
     callgrind.control("-i", "on").await?;
@@ -181,27 +180,15 @@ async fn exchanges(server: &Server, requests: &[Request], each: usize) -> Result
 /// send to it.
 async fn subscribed(server: &Server) -> Result<(Vec<WsClient>, Request), BoxError> {
     let (customer, agent, conversation_id) = conversation(server).await?;
-    let mut sockets = Vec::new();
-    for _ in 0..SUBSCRIBERS {
-        let mut socket = ws::connect(&server.ws_url(), Some("graphql-transport-ws")).await?;
-        socket.init(&customer).await;
-        socket
-            .subscribe(
-                "m",
-                "subscription($id: ID!) { messageEvents(conversationId: $id) { message { seq } } }",
-                json!({ "id": conversation_id }),
-            )
-            .await;
-        sockets.push(socket);
-    }
-    for socket in &mut sockets {
-        socket.send(json!({ "type": "ping" })).await;
-        let pong = socket.receive().await;
-        if pong["type"] != "pong" {
-            return Err(format!("expected a pong, got {pong}").into());
-        }
-    }
-    let body = json!({ "query": SEND, "variables": { "input": { "conversationId": conversation_id, "text": "to all" } } });
+    let sockets = live_subscriptions(
+        server,
+        &customer,
+        SUBSCRIBERS,
+        "subscription($id: ID!) { messageEvents(conversationId: $id) { message { seq } } }",
+        &json!({ "id": conversation_id }),
+    )
+    .await?;
+    let body = json!({ "query": SEND_MESSAGE, "variables": { "input": { "conversationId": conversation_id, "text": "to all" } } });
     Ok((sockets, request(server, &body, Some(&agent))))
 }
 

@@ -41,6 +41,13 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 const PASSWORD: &str = "correct horse battery";
 
+/// The catalog page the scenarios load: the demo shop's first 20 products.
+const PRODUCTS_PAGE: &str = "query($shopId: ID!) { products(shopId: $shopId, first: 20) { edges { cursor node { id name price { amount currencyCode } stock inStock sku } } pageInfo { hasNextPage endCursor } } }";
+
+/// The send the messaging scenarios repeat.
+const SEND_MESSAGE: &str =
+    "mutation($input: SendMessageInput!) { sendMessage(input: $input) { message { seq } } }";
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), BoxError> {
     let mut db = "sqlite".to_owned();
@@ -693,7 +700,7 @@ async fn catalog(db: &str, duration: Duration) -> Result<(), BoxError> {
             .await?;
     }
     let query = json!({
-        "query": "query($shopId: ID!) { products(shopId: $shopId, first: 20) { edges { cursor node { id name price { amount currencyCode } stock inStock sku } } pageInfo { hasNextPage endCursor } } }",
+        "query": PRODUCTS_PAGE,
         "variables": { "shopId": shop_id }
     });
     page_rows(&server, &query, None, &[1, 16, 64], "", duration).await;
@@ -786,6 +793,33 @@ async fn conversation(server: &Server) -> Result<(String, String, String), BoxEr
     Ok((customer, agent, conversation_id))
 }
 
+/// `count` sockets, each signed in with `token` and running the
+/// subscription `query`; returns once every subscription is live (each
+/// socket has answered a ping after its subscribe).
+async fn live_subscriptions(
+    server: &Server,
+    token: &str,
+    count: usize,
+    query: &str,
+    variables: &Value,
+) -> Result<Vec<WsClient>, BoxError> {
+    let mut sockets = Vec::with_capacity(count);
+    for _ in 0..count {
+        let mut socket = ws::connect(&server.ws_url(), Some("graphql-transport-ws")).await?;
+        socket.init(token).await;
+        socket.subscribe("m", query, variables.clone()).await;
+        sockets.push(socket);
+    }
+    for socket in &mut sockets {
+        socket.send(json!({ "type": "ping" })).await;
+        let pong = socket.receive().await;
+        if pong["type"] != "pong" {
+            return Err(format!("expected a pong, got {pong}").into());
+        }
+    }
+    Ok(sockets)
+}
+
 /// Send → live receive: `subscribers` sockets follow one conversation while
 /// a sender posts `rate` messages per second (open loop); each message
 /// carries its send time, and every delivery is a sample.
@@ -800,22 +834,15 @@ async fn fan_out(
     let origin = Instant::now();
     let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
     let received = Arc::new(AtomicU64::new(0));
-    let mut sockets = Vec::new();
-    for _ in 0..subscribers {
-        let mut socket: WsClient =
-            ws::connect(&receiver.ws_url(), Some("graphql-transport-ws")).await?;
-        socket.init(&customer).await;
-        socket
-            .subscribe("m", "subscription($id: ID!, $after: Int) { messageEvents(conversationId: $id, afterSeq: $after) { message { text } } }", json!({ "id": conversation_id, "after": 0 }))
-            .await;
-        sockets.push(socket);
-    }
-    // Make sure every subscription is live before the clock starts.
-    for socket in &mut sockets {
-        socket.send(json!({ "type": "ping" })).await;
-        let pong = socket.receive().await;
-        assert_eq!(pong["type"], "pong");
-    }
+    // Every subscription is live before the clock starts.
+    let sockets = live_subscriptions(
+        receiver,
+        &customer,
+        subscribers,
+        "subscription($id: ID!, $after: Int) { messageEvents(conversationId: $id, afterSeq: $after) { message { text } } }",
+        &json!({ "id": conversation_id, "after": 0 }),
+    )
+    .await?;
     let stop = Arc::new(AtomicBool::new(false));
     let mut readers = Vec::new();
     for mut socket in sockets {
@@ -1005,7 +1032,7 @@ async fn send_at_rate(
         );
         sends.push(tokio::spawn(async move {
             let text = format!("{prefix}{}", origin.elapsed().as_micros());
-            let body = json!({ "query": "mutation($input: SendMessageInput!) { sendMessage(input: $input) { message { seq } } }", "variables": { "input": { "conversationId": conversation_id, "text": text } } });
+            let body = json!({ "query": SEND_MESSAGE, "variables": { "input": { "conversationId": conversation_id, "text": text } } });
             let response = http.post(url).bearer_auth(agent).json(&body).send().await;
             drop(permit);
             response.is_ok_and(|r| r.status().is_success())
@@ -1028,7 +1055,7 @@ async fn senders(db: &str, duration: Duration) -> Result<(), BoxError> {
     let senders: Vec<(raw_http::Connection, raw_http::Request)> = conversations
         .into_iter()
         .map(|(customer, conversation_id)| {
-            let body = json!({ "query": "mutation($input: SendMessageInput!) { sendMessage(input: $input) { message { seq } } }", "variables": { "input": { "conversationId": conversation_id, "text": "durable?" } } });
+            let body = json!({ "query": SEND_MESSAGE, "variables": { "input": { "conversationId": conversation_id, "text": "durable?" } } });
             let request = raw_http::Request::post_json(
                 server.address(),
                 "/graphql",
