@@ -11,9 +11,12 @@
 //!
 //! Clients send the same few documents over and over, and parsing one took
 //! a tenth of a catalog page's CPU: parsed documents are kept, by their
-//! exact text, and reused.
+//! exact text, and reused. So is the fact that a document passed full
+//! validation, after which its requests only have their variables checked
+//! (see [`super::validated`]).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -24,14 +27,25 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 use super::ChatshopSchema;
 use super::limits::QueryShape;
 use super::response_cache::ResponseCache;
+use super::validated::VariableCheck;
 use crate::error::classify_all;
 use crate::metrics::{Metrics, first_root_field};
+
+/// The schema without extensions, twice: validating documents in full, and
+/// only as far as execution needs, for documents validated before.
+#[derive(Clone)]
+pub(crate) struct Schemas {
+    pub strict: ChatshopSchema,
+    pub fast: ChatshopSchema,
+    /// Checks the variables of a request for a validated document; without
+    /// it every request is validated in full.
+    pub variables: Option<VariableCheck>,
+}
 
 /// Runs operations. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Executor {
-    /// The schema without extensions.
-    schema: ChatshopSchema,
+    schemas: Schemas,
     shape: QueryShape,
     metrics: Metrics,
     documents: Arc<DocumentCache>,
@@ -41,13 +55,13 @@ pub(crate) struct Executor {
 
 impl Executor {
     pub(super) fn new(
-        schema: ChatshopSchema,
+        schemas: Schemas,
         shape: QueryShape,
         metrics: Metrics,
         responses: Arc<ResponseCache>,
     ) -> Self {
         Self {
-            schema,
+            schemas,
             shape,
             metrics,
             documents: Arc::default(),
@@ -63,8 +77,8 @@ impl Executor {
     /// Gives the request its parsed document, from the cache when the same
     /// text was seen before. A document that does not parse is left for
     /// execution to report.
-    pub fn parse(&self, request: &mut Request) {
-        self.documents.parse_into(request);
+    pub fn parse(&self, request: &mut Request) -> Parsed {
+        Parsed(self.documents.parse_into(request))
     }
 
     /// The operation a [parsed](Executor::parse) request runs, when its
@@ -88,17 +102,24 @@ impl Executor {
 
     /// Runs a query or mutation.
     pub async fn execute(&self, mut request: Request) -> Response {
-        self.parse(&mut request);
-        self.execute_parsed(request).await
+        let parsed = self.parse(&mut request);
+        self.execute_parsed(request, parsed).await
     }
 
     /// Runs a query or mutation whose document [`Executor::parse`] gave it.
-    pub async fn execute_parsed(&self, mut request: Request) -> Response {
+    pub async fn execute_parsed(&self, mut request: Request, parsed: Parsed) -> Response {
         let started = Instant::now();
         let (field, refused) = self.check(&mut request);
         let mutates = mutates(&mut request);
         let mut response = match refused {
-            None => self.schema.execute(request).await,
+            None => {
+                let validated = self.validated(&request, &parsed);
+                let response = self.schema(validated).execute(request).await;
+                if !validated {
+                    parsed.passed_if_valid(&response);
+                }
+                response
+            }
             Some(error) => Response::from_errors(vec![error]),
         };
         if mutates {
@@ -113,15 +134,26 @@ impl Executor {
     /// Runs any operation as a stream of results (subscriptions; a query or
     /// mutation yields one).
     pub fn execute_stream(&self, mut request: Request) -> BoxStream<'static, Response> {
-        self.parse(&mut request);
+        let parsed = self.parse(&mut request);
         let (_, refused) = self.check(&mut request);
         let invalidate = mutates(&mut request).then(|| self.responses.clone());
+        // Validation comes before the first result: only that one tells.
+        let mut first = None;
         let responses = match refused {
-            None => self.schema.execute_stream(request),
+            None => {
+                let validated = self.validated(&request, &parsed);
+                if !validated {
+                    first = Some(parsed);
+                }
+                self.schema(validated).execute_stream(request)
+            }
             Some(error) => stream::once(async { Response::from_errors(vec![error]) }).boxed(),
         };
         responses
             .map(move |mut response| {
+                if let Some(parsed) = first.take() {
+                    parsed.passed_if_valid(&response);
+                }
                 if let Some(responses) = &invalidate {
                     responses.invalidate();
                 }
@@ -129,6 +161,29 @@ impl Executor {
                 response
             })
             .boxed()
+    }
+
+    /// Whether the request's document passed full validation before and
+    /// its variables certainly pass too.
+    fn validated(&self, request: &Request, parsed: &Parsed) -> bool {
+        match (&self.schemas.variables, &parsed.0) {
+            (Some(variables), Some(cached)) if cached.validated.load(Ordering::Relaxed) => {
+                variables.certainly_valid(
+                    &cached.document,
+                    request.operation_name.as_deref(),
+                    &request.variables,
+                )
+            }
+            _ => false,
+        }
+    }
+
+    fn schema(&self, validated: bool) -> &ChatshopSchema {
+        if validated {
+            &self.schemas.fast
+        } else {
+            &self.schemas.strict
+        }
     }
 
     /// Checks the shape of the request's document; returns the metrics
@@ -157,41 +212,66 @@ const CACHED_DOCUMENTS: usize = 512;
 /// …of at most this many bytes of text each.
 const MAX_CACHED_TEXT: usize = 16 * 1024;
 
+/// A parsed document as kept, and whether it passed full validation.
+struct CachedDocument {
+    document: ExecutableDocument,
+    validated: AtomicBool,
+}
+
+/// What [`Executor::parse`] found: the kept document, if the request's is.
+pub(crate) struct Parsed(Option<Arc<CachedDocument>>);
+
+impl Parsed {
+    /// Notes that the document passed full validation when `response`
+    /// (its first, for a stream) carries no request error: errors of
+    /// validation, as every error that stops a request before it runs,
+    /// have no path.
+    fn passed_if_valid(&self, response: &Response) {
+        if let Some(cached) = &self.0
+            && response.errors.iter().all(|error| !error.path.is_empty())
+        {
+            cached.validated.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Parsed documents by their text.
 #[derive(Default)]
 struct DocumentCache {
-    parsed: RwLock<HashMap<String, ExecutableDocument>>,
+    parsed: RwLock<HashMap<String, Arc<CachedDocument>>>,
 }
 
 impl DocumentCache {
     /// Gives the request its parsed document, from the cache or parsed now
-    /// (and then cached). A document that does not parse is left for
-    /// [`Request::parsed_query`] to report.
-    fn parse_into(&self, request: &mut Request) {
+    /// (and then cached), and returns the kept document. A document that
+    /// does not parse is left for [`Request::parsed_query`] to report.
+    fn parse_into(&self, request: &mut Request) -> Option<Arc<CachedDocument>> {
         if request.query.len() > MAX_CACHED_TEXT {
-            return;
+            return None;
         }
         let cached = self
             .parsed
             .read()
             .ok()
             .and_then(|parsed| parsed.get(&request.query).cloned());
-        if let Some(document) = cached {
-            request.set_parsed_query(document);
-            return;
+        if let Some(cached) = cached {
+            request.set_parsed_query(cached.document.clone());
+            return Some(cached);
         }
-        let Ok(document) = request.parsed_query() else {
-            return;
-        };
-        let document = document.clone();
+        let document = request.parsed_query().ok()?.clone();
+        let cached = Arc::new(CachedDocument {
+            document,
+            validated: AtomicBool::new(false),
+        });
         if let Ok(mut parsed) = self.parsed.write() {
             // Many distinct documents (generated queries, or someone trying
             // to fill the cache) only make it start over.
             if parsed.len() >= CACHED_DOCUMENTS {
                 parsed.clear();
             }
-            parsed.insert(request.query.clone(), document);
+            parsed.insert(request.query.clone(), cached.clone());
         }
+        Some(cached)
     }
 }
 

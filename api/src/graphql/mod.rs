@@ -20,10 +20,12 @@ pub(crate) mod shared_events;
 mod shops;
 mod subscriptions;
 pub(crate) mod types;
+mod validated;
 
 use async_graphql::{MergedObject, Schema, SchemaBuilder};
 
 pub(crate) use executor::Executor;
+use executor::Schemas;
 pub(crate) use subscriptions::Subscription;
 
 use crate::app::AppState;
@@ -62,7 +64,7 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
 /// Builds the executable schema around the shared state and its limits:
 /// the schema for in-process callers, whose extensions enforce the limits,
 /// and the [`Executor`] the endpoints run operations with.
-pub(crate) fn build_schema(state: AppState) -> (ChatshopSchema, Executor) {
+pub(crate) async fn build_schema(state: AppState) -> (ChatshopSchema, Executor) {
     let limits = &state.config.limits;
     let shape = limits::QueryShape {
         max_aliases: limits.max_aliases,
@@ -86,7 +88,13 @@ pub(crate) fn build_schema(state: AppState) -> (ChatshopSchema, Executor) {
     ));
     responses.follow(state.events.as_ref());
     let executor = Executor::new(
-        configured().finish(),
+        Schemas {
+            strict: configured().finish(),
+            fast: configured()
+                .validation_mode(async_graphql::ValidationMode::Fast)
+                .finish(),
+            variables: validated::VariableCheck::of(configured()).await,
+        },
         shape,
         state.metrics.clone(),
         responses,

@@ -290,7 +290,7 @@ async fn execute(
         request = request.data(consulted.clone());
     }
     let personal = || consulted.as_ref().is_none_or(|c| c.get());
-    state.executor.parse(&mut request);
+    let parsed = state.executor.parse(&mut request);
     if method == Method::Get {
         // Over GET only queries run: GET must stay safe to repeat and to
         // prefetch.
@@ -327,7 +327,7 @@ async fn execute(
         },
         _ => None,
     };
-    let response = state.executor.execute_parsed(request).await;
+    let response = state.executor.execute_parsed(request, parsed).await;
     match keep {
         Some((key, generation, field))
             if response.errors.is_empty()

@@ -429,11 +429,7 @@ fn request_digest(
     hasher.update(product_id.map(|p| p.to_string()).unwrap_or_default());
     hasher.update([0]);
     hasher.update(format!("{category:?}"));
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    super::hex(&hasher.finalize())
 }
 
 fn check_text(text: Option<&str>, has_product: bool) -> Result<String, Error> {

@@ -155,7 +155,7 @@ pub async fn from_external(
         use sha2::{Digest, Sha256};
         let digest =
             Sha256::digest(format!("{}\0{}", identity.issuer, identity.subject).as_bytes());
-        let short: String = digest.iter().take(10).map(|b| format!("{b:02x}")).collect();
+        let short = super::hex(digest.get(..10).unwrap_or_default());
         format!("{short}@external.invalid")
     };
     let email = match identity.email.as_deref().map(|e| Email::parse("email", e)) {
