@@ -603,7 +603,7 @@ pub(crate) async fn record_one_lines(
         array(lines.iter().map(|line| line.unit_price_minor)),
         array(lines.iter().map(|line| line.quantity)),
         array(lines.iter().map(|line| line.stock_reserved)),
-        serde_json::Value::Array(cards).to_string().into(),
+        messages::append_records_json(&cards)?,
         chrono::Utc::now().into(),
     ];
     let rows = orders_with_posted(db, POSTGRES.as_str(), values).await?;

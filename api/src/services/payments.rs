@@ -603,7 +603,7 @@ pub(crate) async fn settle_all(
             orders::postgres_post_cards("succeeded.order_id", "paid", 4, 5),
         )
     });
-    let cards: Vec<serde_json::Value> = settlements
+    let cards: Vec<messages::AppendRecord<'_>> = settlements
         .iter()
         .enumerate()
         .map(|(n, settlement)| {
@@ -623,7 +623,7 @@ pub(crate) async fn settle_all(
                 .iter()
                 .map(|settlement| settlement.reference.clone()),
         ),
-        serde_json::Value::Array(cards).to_string().into(),
+        messages::append_records_json(&cards)?,
         chrono::Utc::now().into(),
         OrderStatus::Paid.to_value().into(),
         OrderStatus::PendingPayment.to_value().into(),
