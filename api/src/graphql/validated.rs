@@ -23,7 +23,7 @@
 use std::sync::{Arc, OnceLock};
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest};
-use async_graphql::parser::types::{BaseType, DocumentOperations, ExecutableDocument, Type};
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument};
 use async_graphql::registry::{MetaType, MetaTypeName, Registry};
 use async_graphql::{
     ObjectType, Response, SchemaBuilder, SchemaEnv, SubscriptionType, Value, Variables,
@@ -85,23 +85,11 @@ impl VariableCheck {
                     // nullable but has a default; which it is, the document
                     // says: full validation decides.
                     Some(Value::Null) => false,
-                    Some(value) => self.fits_declared(&definition.var_type.node, value),
+                    // Declared types read as the schema writes its own
+                    // (`[ID!]!`), so one walk serves both.
+                    Some(value) => self.fits(&definition.var_type.node.to_string(), value),
                 }
             })
-    }
-
-    /// A value against a type as the document declares it.
-    fn fits_declared(&self, ty: &Type, value: &Value) -> bool {
-        if matches!(value, Value::Null) {
-            return ty.nullable;
-        }
-        match &ty.base {
-            BaseType::List(item) => match value {
-                Value::List(items) => items.iter().all(|v| self.fits_declared(item, v)),
-                single => self.fits_declared(item, single),
-            },
-            BaseType::Named(name) => self.fits_named(name, value),
-        }
     }
 
     /// A value against a type as the schema writes it (`[String!]!`).
@@ -224,6 +212,16 @@ mod tests {
         ));
         // A single value stands for a list of one.
         assert!(place(json!({ "conversationId": "c1", "items": line })));
+
+        // Lists the operation declares, read as the schema writes types.
+        const LISTED: &str = "query($ids: [ID!]!, $counts: [[Int]]) { me { id } }";
+        let listed = |variables: Json| certainly_valid(&check, LISTED, None, variables);
+        assert!(listed(
+            json!({ "ids": ["a", "b"], "counts": [[1, null], []] })
+        ));
+        assert!(listed(json!({ "ids": "a" })));
+        assert!(!listed(json!({ "ids": ["a", null] })));
+        assert!(!listed(json!({ "ids": ["a"], "counts": [["x"]] })));
     }
 
     #[tokio::test]
