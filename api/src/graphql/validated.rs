@@ -25,9 +25,7 @@ use std::sync::{Arc, OnceLock};
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest};
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument};
 use async_graphql::registry::{MetaType, MetaTypeName, Registry};
-use async_graphql::{
-    ObjectType, Response, SchemaBuilder, SchemaEnv, SubscriptionType, Value, Variables,
-};
+use async_graphql::{ObjectType, Response, Schema, SchemaEnv, SubscriptionType, Value, Variables};
 
 /// Checks variable values against a schema's input types.
 #[derive(Clone)]
@@ -36,21 +34,6 @@ pub(crate) struct VariableCheck {
 }
 
 impl VariableCheck {
-    /// The input types of the schema `builder` makes, read by running one
-    /// request through it (extensions are given the schema's types).
-    pub(crate) async fn of<Q, M, S>(builder: SchemaBuilder<Q, M, S>) -> Option<Self>
-    where
-        Q: ObjectType + 'static,
-        M: ObjectType + 'static,
-        S: SubscriptionType + 'static,
-    {
-        let slot = Arc::new(OnceLock::new());
-        let schema = builder.extension(SchemaTypes(slot.clone())).finish();
-        schema.execute("{ __typename }").await;
-        let schema = slot.get()?.clone();
-        Some(Self { schema })
-    }
-
     fn registry(&self) -> &Registry {
         &self.schema.registry
     }
@@ -147,19 +130,40 @@ impl VariableCheck {
     }
 }
 
-/// Keeps the schema's types on the first request.
-struct SchemaTypes(Arc<OnceLock<SchemaEnv>>);
+/// Reads a schema's types (its registry, which extensions are given).
+/// Registered first on a schema, it takes the first request through that
+/// schema for itself: [`SchemaTypes::read`] makes it as the schema is built,
+/// before anyone else holds the schema, and the extensions after this one
+/// never see it (no operation counted in the metrics, say).
+#[derive(Clone, Default)]
+pub(crate) struct SchemaTypes(Arc<OnceLock<SchemaEnv>>);
+
+impl SchemaTypes {
+    /// The variable check for `schema`, which has this extension first.
+    pub(crate) async fn read<Q, M, S>(&self, schema: &Schema<Q, M, S>) -> Option<VariableCheck>
+    where
+        Q: ObjectType + 'static,
+        M: ObjectType + 'static,
+        S: SubscriptionType + 'static,
+    {
+        schema.execute("{ __typename }").await;
+        let schema = self.0.get()?.clone();
+        Some(VariableCheck { schema })
+    }
+}
 
 impl ExtensionFactory for SchemaTypes {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(SchemaTypes(self.0.clone()))
+        Arc::new(self.clone())
     }
 }
 
 #[async_trait::async_trait]
 impl Extension for SchemaTypes {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let _ = self.0.set(ctx.schema_env.clone());
+        if self.0.set(ctx.schema_env.clone()).is_ok() {
+            return Response::new(Value::Null);
+        }
         next.run(ctx).await
     }
 }
@@ -170,7 +174,7 @@ mod tests {
     use async_graphql::parser::parse_query;
     use serde_json::{Value as Json, json};
 
-    use super::VariableCheck;
+    use super::{SchemaTypes, VariableCheck};
 
     const SEND: &str =
         "mutation($input: SendMessageInput!) { sendMessage(input: $input) { message { seq } } }";
@@ -178,9 +182,13 @@ mod tests {
         query Other { me { id } }";
 
     async fn check() -> VariableCheck {
-        VariableCheck::of(super::super::builder())
-            .await
-            .expect("the schema's types")
+        let types = SchemaTypes::default();
+        let schema = super::super::builder().extension(types.clone()).finish();
+        let check = types.read(&schema).await.expect("the schema's types");
+        // Only the first request is taken: the next ones run.
+        let typename = schema.execute("{ __typename }").await;
+        assert_eq!(typename.data.to_string(), r#"{__typename: "Query"}"#);
+        check
     }
 
     fn certainly_valid(
