@@ -388,7 +388,7 @@ impl ChatshopBuilder {
             passwords,
             config: self.config,
         }));
-        let (schema, executor) = graphql::build_schema(state.clone()).await;
+        let (schema, executor) = graphql::build_schema(state.clone());
         spawn_reservation_sweeper(&state);
         spawn_retention_sweeper(&state);
         Ok(Chatshop {

@@ -37,9 +37,8 @@ use crate::metrics::{Metrics, first_root_field};
 pub(crate) struct Schemas {
     pub strict: ChatshopSchema,
     pub fast: ChatshopSchema,
-    /// Checks the variables of a request for a validated document; without
-    /// it every request is validated in full.
-    pub variables: Option<VariableCheck>,
+    /// Checks the variables of a request for a validated document.
+    pub variables: VariableCheck,
 }
 
 /// Runs operations. Cheap to clone.
@@ -166,9 +165,9 @@ impl Executor {
     /// Whether the request's document passed full validation before and
     /// its variables certainly pass too.
     fn validated(&self, request: &Request, parsed: &Parsed) -> bool {
-        match (&self.schemas.variables, &parsed.0) {
-            (Some(variables), Some(cached)) if cached.validated.load(Ordering::Relaxed) => {
-                variables.certainly_valid(
+        match &parsed.0 {
+            Some(cached) if cached.validated.load(Ordering::Relaxed) => {
+                self.schemas.variables.certainly_valid(
                     &cached.document,
                     request.operation_name.as_deref(),
                     &request.variables,

@@ -64,7 +64,7 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
 /// Builds the executable schema around the shared state and its limits:
 /// the schema for in-process callers, whose extensions enforce the limits,
 /// and the [`Executor`] the endpoints run operations with.
-pub(crate) async fn build_schema(state: AppState) -> (ChatshopSchema, Executor) {
+pub(crate) fn build_schema(state: AppState) -> (ChatshopSchema, Executor) {
     let limits = &state.config.limits;
     let shape = limits::QueryShape {
         max_aliases: limits.max_aliases,
@@ -87,31 +87,23 @@ pub(crate) async fn build_schema(state: AppState) -> (ChatshopSchema, Executor) 
         std::time::Duration::from_millis(state.config.anonymous_cache_ms),
     ));
     responses.follow(state.events.as_ref());
-    // The executor's variable check reads the schema's types through the
-    // in-process schema, which has extensions anyway.
-    let types = validated::SchemaTypes::default();
-    let in_process = configured()
-        .extension(types.clone())
-        .extension(ErrorCodes)
-        .extension(crate::metrics::OperationMetrics(state.metrics.clone()))
-        .extension(shape)
-        .finish();
-    let variables = types.read(&in_process).await;
-    if variables.is_none() {
-        tracing::warn!("the schema's types could not be read; every request is validated in full");
-    }
     let executor = Executor::new(
         Schemas {
             strict: configured().finish(),
             fast: configured()
                 .validation_mode(async_graphql::ValidationMode::Fast)
                 .finish(),
-            variables,
+            variables: validated::VariableCheck::new(),
         },
         shape,
         state.metrics.clone(),
         responses,
     );
+    let in_process = configured()
+        .extension(ErrorCodes)
+        .extension(crate::metrics::OperationMetrics(state.metrics.clone()))
+        .extension(shape)
+        .finish();
     (in_process, executor)
 }
 

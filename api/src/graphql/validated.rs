@@ -16,26 +16,41 @@
 //! through full validation as any first request does, and gets its errors
 //! from there.
 //!
-//! The input types come from async-graphql's registry, which the crate
-//! gives its extensions but hides from its documentation; the tests here
-//! and the end-to-end test of refused variables pin what this relies on.
+//! The input types are registered as async-graphql registers them when it
+//! builds the schema, through its registry (public, but hidden from its
+//! documentation); the tests here and the end-to-end test of refused
+//! variables pin what this relies on.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest};
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument};
 use async_graphql::registry::{MetaType, MetaTypeName, Registry};
-use async_graphql::{ObjectType, Response, Schema, SchemaEnv, SubscriptionType, Value, Variables};
+use async_graphql::{OutputType, SubscriptionType, Value, Variables};
 
-/// Checks variable values against a schema's input types.
+use super::{Mutation, Query, Subscription};
+
+/// Checks variable values against the schema's input types.
 #[derive(Clone)]
 pub(crate) struct VariableCheck {
-    schema: SchemaEnv,
+    registry: Arc<Registry>,
 }
 
 impl VariableCheck {
+    /// The schema's types, registered as building the schema registers
+    /// them (without executing anything: a request run here, at start, put
+    /// a second copy of every resolver in the binary).
+    pub(crate) fn new() -> Self {
+        let mut registry = Registry::default();
+        Query::create_type_info(&mut registry);
+        Mutation::create_type_info(&mut registry);
+        <Subscription as SubscriptionType>::create_type_info(&mut registry);
+        Self {
+            registry: Arc::new(registry),
+        }
+    }
+
     fn registry(&self) -> &Registry {
-        &self.schema.registry
+        &self.registry
     }
 
     /// Whether full validation of `document`, known to pass for some
@@ -130,65 +145,21 @@ impl VariableCheck {
     }
 }
 
-/// Reads a schema's types (its registry, which extensions are given).
-/// Registered first on a schema, it takes the first request through that
-/// schema for itself: [`SchemaTypes::read`] makes it as the schema is built,
-/// before anyone else holds the schema, and the extensions after this one
-/// never see it (no operation counted in the metrics, say).
-#[derive(Clone, Default)]
-pub(crate) struct SchemaTypes(Arc<OnceLock<SchemaEnv>>);
-
-impl SchemaTypes {
-    /// The variable check for `schema`, which has this extension first.
-    pub(crate) async fn read<Q, M, S>(&self, schema: &Schema<Q, M, S>) -> Option<VariableCheck>
-    where
-        Q: ObjectType + 'static,
-        M: ObjectType + 'static,
-        S: SubscriptionType + 'static,
-    {
-        schema.execute("{ __typename }").await;
-        let schema = self.0.get()?.clone();
-        Some(VariableCheck { schema })
-    }
-}
-
-impl ExtensionFactory for SchemaTypes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(self.clone())
-    }
-}
-
-#[async_trait::async_trait]
-impl Extension for SchemaTypes {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        if self.0.set(ctx.schema_env.clone()).is_ok() {
-            return Response::new(Value::Null);
-        }
-        next.run(ctx).await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use async_graphql::Variables;
     use async_graphql::parser::parse_query;
     use serde_json::{Value as Json, json};
 
-    use super::{SchemaTypes, VariableCheck};
+    use super::VariableCheck;
 
     const SEND: &str =
         "mutation($input: SendMessageInput!) { sendMessage(input: $input) { message { seq } } }";
     const PLACE: &str = "mutation Place($input: PlaceOrderInput!) { placeOrder(input: $input) { order { id } } } \
         query Other { me { id } }";
 
-    async fn check() -> VariableCheck {
-        let types = SchemaTypes::default();
-        let schema = super::super::builder().extension(types.clone()).finish();
-        let check = types.read(&schema).await.expect("the schema's types");
-        // Only the first request is taken: the next ones run.
-        let typename = schema.execute("{ __typename }").await;
-        assert_eq!(typename.data.to_string(), r#"{__typename: "Query"}"#);
-        check
+    fn check() -> VariableCheck {
+        VariableCheck::new()
     }
 
     fn certainly_valid(
@@ -201,9 +172,9 @@ mod tests {
         check.certainly_valid(&document, operation, &Variables::from_json(variables))
     }
 
-    #[tokio::test]
-    async fn values_of_the_declared_types_are_certainly_valid() {
-        let check = check().await;
+    #[test]
+    fn values_of_the_declared_types_are_certainly_valid() {
+        let check = check();
         let send = |input: Json| certainly_valid(&check, SEND, None, json!({ "input": input }));
         assert!(send(json!({ "conversationId": "c1", "text": "hi" })));
         assert!(send(
@@ -232,9 +203,9 @@ mod tests {
         assert!(!listed(json!({ "ids": ["a"], "counts": [["x"]] })));
     }
 
-    #[tokio::test]
-    async fn anything_else_is_left_to_full_validation() {
-        let check = check().await;
+    #[test]
+    fn anything_else_is_left_to_full_validation() {
+        let check = check();
         let send = |input: Json| certainly_valid(&check, SEND, None, json!({ "input": input }));
         assert!(!send(json!({ "conversationId": "c1", "text": 5 })));
         assert!(!send(json!({ "conversationId": "c1", "unknown": 1 })));
