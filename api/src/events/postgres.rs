@@ -156,10 +156,19 @@ async fn send_notifications(
         let payloads = notify_payloads(origin, batch.drain(..));
         for payloads in runs_within(payloads, POSTGRES_STATEMENT_BYTES, String::len) {
             // Notifications of one statement arrive in the order they were
-            // sent, and the statements go one after the other.
+            // sent, and the statements go one after the other. A notifying
+            // transaction writes a commit record, and waiting for it to
+            // reach the disk would only delay the notifications and every
+            // commit that flushes behind it (the message writer's): its
+            // commit does not wait (`synchronous_commit` off for it alone).
+            // Should the database crash before the record is written, the
+            // notifications were sent or are lost with the connection, which
+            // every instance treats as missed events.
             let statement = Statement::from_sql_and_values(
                 DbBackend::Postgres,
-                "SELECT pg_notify($1, payload) FROM unnest($2::text[]) WITH ORDINALITY AS sent(payload, n) ORDER BY n",
+                "WITH unflushed AS (SELECT set_config('synchronous_commit', 'off', true)) \
+                SELECT pg_notify($1, payload) \
+                FROM unflushed, unnest($2::text[]) WITH ORDINALITY AS sent(payload, n) ORDER BY n",
                 [CHANNEL.into(), payloads.into()],
             );
             if let Err(err) = db.execute_raw(statement).await {
