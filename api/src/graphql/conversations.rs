@@ -208,16 +208,13 @@ impl ConversationsMutation {
                 .transpose()?,
             category: input.category.map(Into::into),
         };
-        // Boxed: the send's future, its queries' futures inside, is
-        // kilobytes, and inline it was copied with this resolver's future
-        // each time that moved (4 % of a send's instructions).
-        let message = Box::pin(messages::send(
+        let message = messages::send(
             &state.db,
             &state.group_writer,
             &state.participations,
             ctx.actor(),
             new,
-        ))
+        )
         .await?;
         state.metrics.messages_sent.inc();
         Ok(SendMessagePayload {
