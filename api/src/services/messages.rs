@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::conversations::{self, Side};
-use super::{columns_as, is_unique_violation, new_id};
+use super::{array, columns_as, is_unique_violation, new_id};
 use crate::Error;
 use crate::auth::Actor;
 use crate::domain::page::{Direction, Page, PageRequest};
@@ -225,8 +225,9 @@ pub(crate) async fn append_in(
 /// conversation is gone. Fails as a whole (nothing is written) when any
 /// insert fails, a reused client id for instance.
 ///
-/// The messages travel as one JSON array of [`append_record`]s, so the
-/// statement is the same whatever the group's size. On SQLite each
+/// The statement is the same whatever the group's size. On PostgreSQL the
+/// messages travel as arrays, one a column (see [`postgres_group_values`]);
+/// on SQLite as one JSON array of [`append_record`]s, and each
 /// conversation's next `seq`s are read and numbered before the first insert
 /// (a materialised expression), and the `message_seq_trigger` moves the
 /// conversation along row by row.
@@ -236,9 +237,19 @@ pub(crate) async fn append_all(
 ) -> Result<Vec<Option<message::Model>>, sea_orm::DbErr> {
     static POSTGRES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(
-            "WITH input AS (SELECT * FROM json_to_recordset($1::json) AS i({APPEND_RECORD})), \
+            "WITH input AS ( \
+                SELECT n, id, conversation_id, author_kind, NULLIF(author_id, '{none}') AS author_id, \
+                    kind, body, NULLIF(product_id, '{none}') AS product_id, \
+                    NULLIF(order_id, '{none}') AS order_id, NULLIF(category, '') AS category, \
+                    NULLIF(client_message_id, '') AS client_message_id, \
+                    NULLIF(request_digest, '') AS request_digest \
+                FROM unnest($1::int[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[], $6::text[], \
+                    $7::text[], $8::uuid[], $9::uuid[], $10::text[], $11::text[], $12::text[]) \
+                AS i(n, id, conversation_id, author_kind, author_id, kind, body, product_id, \
+                    order_id, category, client_message_id, request_digest)), \
             {} SELECT * FROM appended",
-            postgres_append_many("input", 2)
+            postgres_append_many("input", 13),
+            none = Uuid::nil(),
         )
     });
     static SQLITE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -272,13 +283,18 @@ pub(crate) async fn append_all(
         SQLITE.as_str()
     };
     let ids: Vec<Uuid> = group.iter().map(|_| new_id()).collect();
-    let input: Vec<AppendRecord<'_>> = group
-        .iter()
-        .zip(&ids)
-        .enumerate()
-        .map(|(n, ((conversation_id, new), id))| append_record(n, *id, *conversation_id, new))
-        .collect();
-    let values: Vec<sea_orm::Value> = vec![append_records_json(&input)?, chrono::Utc::now().into()];
+    let now = chrono::Utc::now();
+    let values = if backend == DbBackend::Postgres {
+        postgres_group_values(group, &ids, now)
+    } else {
+        let input: Vec<AppendRecord<'_>> = group
+            .iter()
+            .zip(&ids)
+            .enumerate()
+            .map(|(n, ((conversation_id, new), id))| append_record(n, *id, *conversation_id, new))
+            .collect();
+        vec![append_records_json(&input)?, now.into()]
+    };
     let rows = db
         .query_all_raw(sea_orm::Statement::from_sql_and_values(
             backend, sql, values,
@@ -290,6 +306,38 @@ pub(crate) async fn append_all(
         stored.insert(message.id, message);
     }
     Ok(ids.iter().map(|id| stored.remove(id)).collect())
+}
+
+/// PostgreSQL: the values of [`append_all`]'s statement, a group's columns
+/// as arrays and the time. The planner knows how many rows arrays hold (a
+/// JSON record set counts as 100 to it, and it sized its joins for that),
+/// and reading them is cheaper than parsing JSON (16 senders: PostgreSQL's
+/// CPU per send 4–10 % lower, and 2–9 % more sends in six of eight
+/// alternated runs). Arrays of nullable values do not bind, so a missing
+/// value travels as one no message has: the nil UUID for an id, the empty
+/// string for a text (client ids, digests and categories are never empty).
+fn postgres_group_values(
+    group: &[(Uuid, &Append)],
+    ids: &[Uuid],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<sea_orm::Value> {
+    let column = |value: fn(&Append) -> Uuid| array(group.iter().map(|(_, new)| value(new)));
+    let text = |value: fn(&Append) -> String| array(group.iter().map(|(_, new)| value(new)));
+    vec![
+        array((0_i32..).take(group.len())),
+        array(ids.iter().copied()),
+        array(group.iter().map(|(conversation_id, _)| *conversation_id)),
+        text(|new| new.author_kind.to_value()),
+        column(|new| new.author_id.unwrap_or_default()),
+        text(|new| new.kind.to_value()),
+        text(|new| new.body.clone()),
+        column(|new| new.product_id.unwrap_or_default()),
+        column(|new| new.order_id.unwrap_or_default()),
+        text(|new| new.category.map(|c| c.to_value()).unwrap_or_default()),
+        text(|new| new.client_message_id.clone().unwrap_or_default()),
+        text(|new| new.request_digest.clone().unwrap_or_default()),
+        now.into(),
+    ]
 }
 
 /// The columns of a message to append as JSON records travel them (see

@@ -280,6 +280,74 @@ async fn concurrent_senders_get_gapless_unique_seqs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn messages_sent_together_keep_what_each_has_and_has_not() {
+    // Sends arriving together are written as one group (on PostgreSQL as a
+    // column of values each, where a missing one stands in for NULL): each
+    // message must come back with exactly its own product, category,
+    // client id and author, and nothing where it had none.
+    let scene = Arc::new(scene().await);
+    let conversation_id = scene.start().await;
+    let sent = all_at_once(0..12, |i| {
+        let (scene, conversation_id) = (scene.clone(), conversation_id.clone());
+        async move {
+            let mut input =
+                json!({ "conversationId": conversation_id, "text": format!("message {i}") });
+            if i % 3 == 1 {
+                input["productId"] = json!(scene.product_id);
+            }
+            if i % 2 == 1 {
+                input["clientMessageId"] = json!(format!("client-{i}"));
+            }
+            if i % 4 == 3 {
+                input["category"] = json!("MARKETING");
+            }
+            let sender = if i % 4 < 2 {
+                &scene.customer
+            } else {
+                &scene.agent
+            };
+            let response = scene
+                .app
+                .gql(SEND)
+                .vars(json!({ "input": input }))
+                .as_user(sender)
+                .send()
+                .await;
+            (i, response.ok()["sendMessage"]["message"].clone())
+        }
+    })
+    .await;
+    for (i, message) in sent {
+        let by_customer = i % 4 < 2;
+        assert_eq!(message["text"], format!("message {i}"), "{message}");
+        assert_eq!(
+            message["author"]["kind"],
+            if by_customer { "CUSTOMER" } else { "AGENT" },
+            "{message}"
+        );
+        let (kind, product) = if i % 3 == 1 {
+            ("PRODUCT_REFERENCE", json!("Hand grinder"))
+        } else {
+            ("TEXT", Value::Null)
+        };
+        assert_eq!(message["kind"], kind, "{message}");
+        assert_eq!(message["product"]["name"], product, "{message}");
+        let client_id = if i % 2 == 1 {
+            json!(format!("client-{i}"))
+        } else {
+            Value::Null
+        };
+        assert_eq!(message["clientMessageId"], client_id, "{message}");
+        let category = match (by_customer, i % 4 == 3) {
+            (true, _) => Value::Null,
+            (false, true) => json!("MARKETING"),
+            (false, false) => json!("SERVICE"),
+        };
+        assert_eq!(message["category"], category, "{message}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sends_to_several_conversations_at_once_each_get_their_own_gapless_seqs() {
     // Sends arriving together share one write whatever their conversation:
     // each conversation's `seq`s must still start after its own last one.
