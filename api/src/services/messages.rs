@@ -4,8 +4,8 @@ use chatshop_entity::enums::{AuthorKind, DeliveryStatus, MessageCategory, Messag
 use chatshop_entity::{message, product};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveEnum, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
-    QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
+    ActiveEnum, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, Iterable,
+    QueryFilter, QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -724,7 +724,8 @@ pub async fn mark(
                 Expr::col(message::Column::AuthorKind)
                     .is_in(side.incoming_kinds().iter().map(|k| k.to_value())),
             )
-            .returning_all();
+            // In `message::Column` order, to be read by position.
+            .returning(Query::returning().columns(message::Column::iter()));
         update
     };
     let txn = db.begin().await?;
@@ -763,7 +764,7 @@ pub async fn mark(
 fn models(rows: Vec<sea_orm::QueryResult>) -> Result<Vec<message::Model>, Error> {
     Ok(rows
         .iter()
-        .map(|row| message::Model::from_query_result(row, ""))
+        .map(message_in_order)
         .collect::<Result<Vec<_>, _>>()?)
 }
 
@@ -809,7 +810,7 @@ mod tests {
     /// field told apart from the others.
     #[tokio::test]
     async fn a_message_read_by_position_is_the_message_read_by_name() {
-        use sea_orm::{ActiveModelTrait, IdenStatic, IntoActiveModel, Iterable};
+        use sea_orm::{ActiveModelTrait, IdenStatic, IntoActiveModel};
 
         let minute = |m: i64| chrono::Utc::now() + chrono::Duration::minutes(m);
         let written = message::Model {
