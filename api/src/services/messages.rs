@@ -277,15 +277,10 @@ pub(crate) async fn append_all(
         )
     });
     let backend = db.get_database_backend();
-    let sql = if backend == DbBackend::Postgres {
-        POSTGRES.as_str()
-    } else {
-        SQLITE.as_str()
-    };
     let ids: Vec<Uuid> = group.iter().map(|_| new_id()).collect();
     let now = chrono::Utc::now();
-    let values = if backend == DbBackend::Postgres {
-        postgres_group_values(group, &ids, now)
+    let (sql, values) = if backend == DbBackend::Postgres {
+        (POSTGRES.as_str(), postgres_group_values(group, &ids, now))
     } else {
         let input: Vec<AppendRecord<'_>> = group
             .iter()
@@ -293,7 +288,10 @@ pub(crate) async fn append_all(
             .enumerate()
             .map(|(n, ((conversation_id, new), id))| append_record(n, *id, *conversation_id, new))
             .collect();
-        vec![append_records_json(&input)?, now.into()]
+        (
+            SQLITE.as_str(),
+            vec![append_records_json(&input)?, now.into()],
+        )
     };
     let rows = db
         .query_all_raw(sea_orm::Statement::from_sql_and_values(
