@@ -235,21 +235,36 @@ pub(crate) async fn append_all(
     db: &impl ConnectionTrait,
     group: &[(Uuid, &Append)],
 ) -> Result<Vec<Option<message::Model>>, sea_orm::DbErr> {
+    // The writer counts each conversation's messages and numbers them
+    // (`k`, from 1) before it binds them: PostgreSQL only adds each
+    // conversation's count to its `last_seq`, and a message's `seq` is the
+    // conversation's `last_seq` before plus its `k`.
     static POSTGRES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(
-            "WITH input AS ( \
-                SELECT n, id, conversation_id, author_kind, NULLIF(author_id, '{none}') AS author_id, \
-                    kind, body, NULLIF(product_id, '{none}') AS product_id, \
-                    NULLIF(order_id, '{none}') AS order_id, NULLIF(category, '') AS category, \
-                    NULLIF(client_message_id, '') AS client_message_id, \
-                    NULLIF(request_digest, '') AS request_digest \
-                FROM unnest($1::int[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[], $6::text[], \
-                    $7::text[], $8::uuid[], $9::uuid[], $10::text[], $11::text[], $12::text[]) \
-                AS i(n, id, conversation_id, author_kind, author_id, kind, body, product_id, \
-                    order_id, category, client_message_id, request_digest)), \
-            {} SELECT * FROM appended",
-            postgres_append_many("input", 13),
+            "WITH conversations_locked AS ( \
+                SELECT id FROM conversations WHERE id = ANY($1::uuid[]) \
+                ORDER BY id FOR NO KEY UPDATE), \
+            bumped AS ( \
+                UPDATE conversations AS c SET last_seq = c.last_seq + counted.k, \
+                    last_message_at = $15, updated_at = $15 \
+                FROM unnest($1::uuid[], $2::int[]) AS counted(id, k) \
+                JOIN conversations_locked ON conversations_locked.id = counted.id \
+                WHERE c.id = counted.id \
+                RETURNING c.id, c.last_seq - counted.k AS seq_before) \
+            INSERT INTO messages ({MESSAGE_COLUMNS}) \
+            SELECT i.id, i.conversation_id, bumped.seq_before + i.k, i.author_kind, \
+                NULLIF(i.author_id, '{none}'), i.kind, i.body, NULLIF(i.product_id, '{none}'), \
+                NULLIF(i.order_id, '{none}'), NULLIF(i.category, ''), \
+                NULLIF(i.client_message_id, ''), NULLIF(i.request_digest, ''), '{sent}', \
+                NULL, NULL, NULL, $15 \
+            FROM unnest($3::int[], $4::uuid[], $5::uuid[], $6::text[], $7::uuid[], $8::text[], \
+                $9::text[], $10::uuid[], $11::uuid[], $12::text[], $13::text[], $14::text[]) \
+                AS i(k, id, conversation_id, author_kind, author_id, kind, body, product_id, \
+                    order_id, category, client_message_id, request_digest) \
+            JOIN bumped ON bumped.id = i.conversation_id \
+            RETURNING {MESSAGE_COLUMNS}",
             none = Uuid::nil(),
+            sent = DeliveryStatus::Sent.to_value(),
         )
     });
     static SQLITE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -306,23 +321,46 @@ pub(crate) async fn append_all(
     Ok(ids.iter().map(|id| stored.remove(id)).collect())
 }
 
-/// PostgreSQL: the values of [`append_all`]'s statement, a group's columns
-/// as arrays and the time. The planner knows how many rows arrays hold (a
-/// JSON record set counts as 100 to it, and it sized its joins for that),
+/// PostgreSQL: the values of [`append_all`]'s statement: the group's
+/// conversations, each once, with how many messages it gets; the group's
+/// columns as arrays, led by each message's place among its conversation's
+/// (`k`, from 1); and the time. The planner knows how many rows arrays hold
+/// (a JSON record set counts as 100 to it, and it sized its joins for that),
 /// and reading them is cheaper than parsing JSON (16 senders: PostgreSQL's
 /// CPU per send 4–10 % lower, and 2–9 % more sends in six of eight
-/// alternated runs). Arrays of nullable values do not bind, so a missing
-/// value travels as one no message has: the nil UUID for an id, the empty
-/// string for a text (client ids, digests and categories are never empty).
+/// alternated runs). Counting and numbering here leaves PostgreSQL no
+/// grouping, window or sort to run. Arrays of nullable values do not bind,
+/// so a missing value travels as one no message has: the nil UUID for an
+/// id, the empty string for a text (client ids, digests and categories are
+/// never empty).
 fn postgres_group_values(
     group: &[(Uuid, &Append)],
     ids: &[Uuid],
     now: chrono::DateTime<chrono::Utc>,
 ) -> Vec<sea_orm::Value> {
+    // A group holds at most a few dozen messages: a list beats a map.
+    let mut counted: Vec<(Uuid, i32)> = Vec::new();
+    let places: Vec<i32> = group
+        .iter()
+        .map(|(conversation_id, _)| {
+            match counted.iter_mut().find(|(id, _)| id == conversation_id) {
+                Some((_, count)) => {
+                    *count += 1;
+                    *count
+                }
+                None => {
+                    counted.push((*conversation_id, 1));
+                    1
+                }
+            }
+        })
+        .collect();
     let column = |value: fn(&Append) -> Uuid| array(group.iter().map(|(_, new)| value(new)));
     let text = |value: fn(&Append) -> String| array(group.iter().map(|(_, new)| value(new)));
     vec![
-        array((0_i32..).take(group.len())),
+        array(counted.iter().map(|(id, _)| *id)),
+        array(counted.iter().map(|(_, count)| *count)),
+        places.into(),
         array(ids.iter().copied()),
         array(group.iter().map(|(conversation_id, _)| *conversation_id)),
         text(|new| new.author_kind.to_value()),
