@@ -15,6 +15,7 @@ mod m20250101_000005_billing_privacy;
 mod m20250101_000006_external_identities;
 mod m20250101_000007_message_seq_trigger;
 mod m20250101_000008_client_id_index_partial;
+mod m20250101_000009_message_conversation_check;
 
 /// Runs Chatshop's migrations in order.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250101_000006_external_identities::Migration),
             Box::new(m20250101_000007_message_seq_trigger::Migration),
             Box::new(m20250101_000008_client_id_index_partial::Migration),
+            Box::new(m20250101_000009_message_conversation_check::Migration),
         ]
     }
 }

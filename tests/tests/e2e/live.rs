@@ -422,6 +422,92 @@ async fn sends_to_several_conversations_at_once_each_get_their_own_gapless_seqs(
     }
 }
 
+/// How many stored messages name a conversation that does not exist.
+async fn orphan_messages(app: &TestApp) -> i64 {
+    use sea_orm::ConnectionTrait;
+    let db = app.chatshop.database();
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT count(*) AS orphans FROM messages \
+            WHERE conversation_id NOT IN (SELECT id FROM conversations)",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get("", "orphans").unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_conversation_deleted_behind_chatshops_back_takes_its_messages_and_refuses_more() {
+    // On PostgreSQL no foreign key ties a message to its conversation: the
+    // statement that appends it checks and locks the conversation, and a
+    // trigger deletes a deleted conversation's messages. Chatshop never
+    // deletes a conversation and remembers a customer's place in one, so
+    // the customer's sends to it reach the writer, together with sends to
+    // another conversation.
+    use sea_orm::ConnectionTrait;
+    let scene = Arc::new(scene().await);
+    let doomed = scene.start().await;
+    let other_customer = scene.app.sign_up("other@example.com").await;
+    let kept = scene
+        .app
+        .start_conversation(&other_customer, &scene.shop_id)
+        .await;
+    scene.send(&scene.customer, &doomed, "before").await;
+    scene.send(&other_customer, &kept, "before").await;
+    scene
+        .app
+        .chatshop
+        .database()
+        .execute_unprepared(&format!(
+            "DELETE FROM conversations WHERE customer_id = \
+            (SELECT id FROM users WHERE email = '{}')",
+            scene.customer.email
+        ))
+        .await
+        .unwrap();
+    assert_eq!(orphan_messages(&scene.app).await, 0);
+
+    let other_customer = Arc::new(other_customer);
+    let (doomed, kept) = (Arc::new(doomed), Arc::new(kept));
+    let sent = all_at_once(0..12, |i| {
+        let (scene, other_customer) = (scene.clone(), other_customer.clone());
+        let (doomed, kept) = (doomed.clone(), kept.clone());
+        async move {
+            let (sender, conversation_id) = if i % 3 == 0 {
+                (&scene.customer, doomed.as_str())
+            } else {
+                (other_customer.as_ref(), kept.as_str())
+            };
+            let response = scene
+                .app
+                .gql(SEND)
+                .vars(json!({ "input": { "conversationId": conversation_id, "text": format!("at once {i}") } }))
+                .as_user(sender)
+                .send()
+                .await;
+            (i, response)
+        }
+    })
+    .await;
+    let mut seqs = Vec::new();
+    for (i, response) in sent {
+        if i % 3 == 0 {
+            assert_eq!(response.code(), "NOT_FOUND", "send {i}");
+        } else {
+            let message = &response.ok()["sendMessage"]["message"];
+            assert_eq!(message["text"], format!("at once {i}"));
+            seqs.push(message["seq"].as_i64().unwrap());
+        }
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (2..=9).collect::<Vec<_>>(), "gapless after the first");
+    assert_eq!(orphan_messages(&scene.app).await, 0);
+    let (_, messages) = scene.app.history(&other_customer, &kept).await;
+    assert_eq!(messages.len(), 9);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_reused_client_id_among_concurrent_sends_fails_only_itself() {
     // Sends arriving together are committed as one group; one send in the
