@@ -66,14 +66,17 @@ impl AccountMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The new account.")] input: SignUpInput,
     ) -> Result<AuthPayload> {
-        let state = ctx.state()?;
-        let account = NewAccount {
-            email: input.email,
-            name: input.name,
-            password: input.password,
-        };
-        let user = users::sign_up(&state.writer, &state.passwords, account).await?;
-        Ok(session(state, user)?)
+        crate::graphql::boxed(async move {
+            let state = ctx.state()?;
+            let account = NewAccount {
+                email: input.email,
+                name: input.name,
+                password: input.password,
+            };
+            let user = users::sign_up(&state.writer, &state.passwords, account).await?;
+            Ok(session(state, user)?)
+        })
+        .await
     }
 
     /// Signs in with email and password.

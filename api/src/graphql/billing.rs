@@ -323,22 +323,25 @@ impl BillingMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The category and price.")] input: UpdateRateCardInput,
     ) -> Result<UpdateRateCardPayload> {
-        let state = ctx.state()?;
-        let rate = billing::set_rate(
-            &state.writer,
-            ctx.actor(),
-            &state.config.auth.admin_emails,
-            input.category.into(),
-            &input.rate,
-        )
-        .await?;
-        Ok(UpdateRateCardPayload {
-            rate: MessageRate {
-                category: rate.category.into(),
-                price: Money::from_micro(rate.rate_micro, RATE_CURRENCY),
-                effective_from: rate.effective_from,
-            },
+        crate::graphql::boxed(async move {
+            let state = ctx.state()?;
+            let rate = billing::set_rate(
+                &state.writer,
+                ctx.actor(),
+                &state.config.auth.admin_emails,
+                input.category.into(),
+                &input.rate,
+            )
+            .await?;
+            Ok(UpdateRateCardPayload {
+                rate: MessageRate {
+                    category: rate.category.into(),
+                    price: Money::from_micro(rate.rate_micro, RATE_CURRENCY),
+                    effective_from: rate.effective_from,
+                },
+            })
         })
+        .await
     }
 
     /// Closes a billing period into an immutable invoice. Owners only.
@@ -348,13 +351,17 @@ impl BillingMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The shop and period end.")] input: CloseBillingPeriodInput,
     ) -> Result<CloseBillingPeriodPayload> {
-        let state = ctx.state()?;
-        let shop_id = ids::decode("input.shopId", NodeKind::Shop, &input.shop_id)?;
-        let invoice =
-            billing::close_period(&state.writer, ctx.actor(), shop_id, input.period_end).await?;
-        Ok(CloseBillingPeriodPayload {
-            invoice: Invoice(invoice),
+        crate::graphql::boxed(async move {
+            let state = ctx.state()?;
+            let shop_id = ids::decode("input.shopId", NodeKind::Shop, &input.shop_id)?;
+            let invoice =
+                billing::close_period(&state.writer, ctx.actor(), shop_id, input.period_end)
+                    .await?;
+            Ok(CloseBillingPeriodPayload {
+                invoice: Invoice(invoice),
+            })
         })
+        .await
     }
 
     /// Opts the caller in to or out of a shop's marketing messages.
@@ -363,31 +370,40 @@ impl BillingMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The shop and preference.")] input: SetMarketingConsentInput,
     ) -> Result<SetMarketingConsentPayload> {
-        let state = ctx.state()?;
-        let shop_id = ids::decode("input.shopId", NodeKind::Shop, &input.shop_id)?;
-        let opted_in =
-            privacy::set_marketing_consent(&state.writer, ctx.actor(), shop_id, input.opted_in)
-                .await?;
-        Ok(SetMarketingConsentPayload { opted_in })
+        crate::graphql::boxed(async move {
+            let state = ctx.state()?;
+            let shop_id = ids::decode("input.shopId", NodeKind::Shop, &input.shop_id)?;
+            let opted_in =
+                privacy::set_marketing_consent(&state.writer, ctx.actor(), shop_id, input.opted_in)
+                    .await?;
+            Ok(SetMarketingConsentPayload { opted_in })
+        })
+        .await
     }
 
     /// Returns everything Chatshop holds about the caller, as JSON.
     async fn export_my_data(&self, ctx: &Context<'_>) -> Result<ExportMyDataPayload> {
-        let state = ctx.state()?;
-        Ok(ExportMyDataPayload {
-            data: Json(privacy::export(&state.writer, ctx.actor()).await?),
+        crate::graphql::boxed(async move {
+            let state = ctx.state()?;
+            Ok(ExportMyDataPayload {
+                data: Json(privacy::export(&state.writer, ctx.actor()).await?),
+            })
         })
+        .await
     }
 
     /// Erases the caller's personal data (email, name, the messages they
     /// wrote) and ends their sessions. Orders and invoices stay, anonymised.
     /// Errors: `CONFLICT` for the only owner of a shop.
     async fn delete_my_data(&self, ctx: &Context<'_>) -> Result<DeleteMyDataPayload> {
-        let state = ctx.state()?;
-        privacy::delete(&state.writer, ctx.actor()).await?;
-        let user_id = ctx.actor().user_id()?;
-        state.accounts.close(user_id);
-        state.events.publish(Event::AccountClosed { user_id }).await;
-        Ok(DeleteMyDataPayload { deleted: true })
+        crate::graphql::boxed(async move {
+            let state = ctx.state()?;
+            privacy::delete(&state.writer, ctx.actor()).await?;
+            let user_id = ctx.actor().user_id()?;
+            state.accounts.close(user_id);
+            state.events.publish(Event::AccountClosed { user_id }).await;
+            Ok(DeleteMyDataPayload { deleted: true })
+        })
+        .await
     }
 }

@@ -129,20 +129,23 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The new product.")] input: CreateProductInput,
     ) -> Result<ProductPayload> {
-        let state = ctx.state()?;
-        let new_product = NewProduct {
-            shop_id: ids::decode("input.shopId", NodeKind::Shop, &input.shop_id)?,
-            name: input.name,
-            description: input.description,
-            price: input.price,
-            stock: input.stock,
-            sku: input.sku,
-            image_url: input.image_url,
-        };
-        let product = catalog::create_product(&state.writer, ctx.actor(), new_product).await?;
-        Ok(ProductPayload {
-            product: Product::load(state, product).await?,
+        crate::graphql::boxed(async move {
+            let state = ctx.state()?;
+            let new_product = NewProduct {
+                shop_id: ids::decode("input.shopId", NodeKind::Shop, &input.shop_id)?,
+                name: input.name,
+                description: input.description,
+                price: input.price,
+                stock: input.stock,
+                sku: input.sku,
+                image_url: input.image_url,
+            };
+            let product = catalog::create_product(&state.writer, ctx.actor(), new_product).await?;
+            Ok(ProductPayload {
+                product: Product::load(state, product).await?,
+            })
         })
+        .await
     }
 
     /// Changes a product. Shop members only.
@@ -152,21 +155,24 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The product and its changes.")] input: UpdateProductInput,
     ) -> Result<ProductPayload> {
-        let state = ctx.state()?;
-        let product_id = ids::decode("input.productId", NodeKind::Product, &input.product_id)?;
-        let changes = ProductChanges {
-            name: input.name,
-            description: input.description,
-            price: input.price,
-            stock: change(input.stock),
-            sku: change(input.sku),
-            image_url: change(input.image_url),
-        };
-        let product =
-            catalog::update_product(&state.writer, ctx.actor(), product_id, changes).await?;
-        Ok(ProductPayload {
-            product: Product::load(state, product).await?,
+        crate::graphql::boxed(async move {
+            let state = ctx.state()?;
+            let product_id = ids::decode("input.productId", NodeKind::Product, &input.product_id)?;
+            let changes = ProductChanges {
+                name: input.name,
+                description: input.description,
+                price: input.price,
+                stock: change(input.stock),
+                sku: change(input.sku),
+                image_url: change(input.image_url),
+            };
+            let product =
+                catalog::update_product(&state.writer, ctx.actor(), product_id, changes).await?;
+            Ok(ProductPayload {
+                product: Product::load(state, product).await?,
+            })
         })
+        .await
     }
 
     /// Archives a product: customers no longer see it; orders keep it.
@@ -176,12 +182,15 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The product to archive.")] product_id: ID,
     ) -> Result<ProductPayload> {
-        let state = ctx.state()?;
-        let product_id = ids::decode("productId", NodeKind::Product, &product_id)?;
-        let product = catalog::archive_product(&state.writer, ctx.actor(), product_id).await?;
-        Ok(ProductPayload {
-            product: Product::load(state, product).await?,
+        crate::graphql::boxed(async move {
+            let state = ctx.state()?;
+            let product_id = ids::decode("productId", NodeKind::Product, &product_id)?;
+            let product = catalog::archive_product(&state.writer, ctx.actor(), product_id).await?;
+            Ok(ProductPayload {
+                product: Product::load(state, product).await?,
+            })
         })
+        .await
     }
 }
 

@@ -168,22 +168,25 @@ impl ConversationsMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The shop and channel.")] input: StartConversationInput,
     ) -> Result<ConversationPayload> {
-        let state = ctx.state()?;
-        let shop_id = ids::decode("input.shopId", NodeKind::Shop, &input.shop_id)?;
-        let model = conversations::start(
-            &state.writer,
-            state.events.as_ref(),
-            ctx.actor(),
-            shop_id,
-            input.channel.into(),
-        )
-        .await?;
-        Ok(ConversationPayload {
-            conversation: Conversation {
-                model,
-                side: conversations::Side::Customer,
-            },
+        crate::graphql::boxed(async move {
+            let state = ctx.state()?;
+            let shop_id = ids::decode("input.shopId", NodeKind::Shop, &input.shop_id)?;
+            let model = conversations::start(
+                &state.writer,
+                state.events.as_ref(),
+                ctx.actor(),
+                shop_id,
+                input.channel.into(),
+            )
+            .await?;
+            Ok(ConversationPayload {
+                conversation: Conversation {
+                    model,
+                    side: conversations::Side::Customer,
+                },
+            })
         })
+        .await
     }
 
     /// Sends a message; participants receive it live.
@@ -193,33 +196,36 @@ impl ConversationsMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The message.")] input: SendMessageInput,
     ) -> Result<SendMessagePayload> {
-        let state = ctx.state()?;
-        let new = NewMessage {
-            conversation_id: ids::decode(
-                "input.conversationId",
-                NodeKind::Conversation,
-                &input.conversation_id,
-            )?,
-            client_message_id: input.client_message_id,
-            text: input.text,
-            product_id: input
-                .product_id
-                .map(|id| ids::decode("input.productId", NodeKind::Product, &id))
-                .transpose()?,
-            category: input.category.map(Into::into),
-        };
-        let message = messages::send(
-            &state.db,
-            &state.group_writer,
-            &state.participations,
-            ctx.actor(),
-            new,
-        )
-        .await?;
-        state.metrics.messages_sent.inc();
-        Ok(SendMessagePayload {
-            message: Message::from(message),
+        crate::graphql::boxed(async move {
+            let state = ctx.state()?;
+            let new = NewMessage {
+                conversation_id: ids::decode(
+                    "input.conversationId",
+                    NodeKind::Conversation,
+                    &input.conversation_id,
+                )?,
+                client_message_id: input.client_message_id,
+                text: input.text,
+                product_id: input
+                    .product_id
+                    .map(|id| ids::decode("input.productId", NodeKind::Product, &id))
+                    .transpose()?,
+                category: input.category.map(Into::into),
+            };
+            let message = messages::send(
+                &state.db,
+                &state.group_writer,
+                &state.participations,
+                ctx.actor(),
+                new,
+            )
+            .await?;
+            state.metrics.messages_sent.inc();
+            Ok(SendMessagePayload {
+                message: Message::from(message),
+            })
         })
+        .await
     }
 
     /// Marks what the caller's side received, up to `throughSeq`, as
@@ -229,7 +235,7 @@ impl ConversationsMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The conversation and seq.")] input: ReceiptInput,
     ) -> Result<ReceiptPayload> {
-        receipt(ctx, input, Receipt::Delivered).await
+        crate::graphql::boxed(async move { receipt(ctx, input, Receipt::Delivered).await }).await
     }
 
     /// Marks what the caller's side received, up to `throughSeq`, as read
@@ -239,7 +245,7 @@ impl ConversationsMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The conversation and seq.")] input: ReceiptInput,
     ) -> Result<ReceiptPayload> {
-        receipt(ctx, input, Receipt::Read).await
+        crate::graphql::boxed(async move { receipt(ctx, input, Receipt::Read).await }).await
     }
 
     /// Changes a conversation's inbox status or assignee. Shop members only.
@@ -248,32 +254,36 @@ impl ConversationsMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The changes.")] input: UpdateConversationInput,
     ) -> Result<ConversationPayload> {
-        let state = ctx.state()?;
-        let conversation_id = ids::decode(
-            "input.conversationId",
-            NodeKind::Conversation,
-            &input.conversation_id,
-        )?;
-        let assign = match input.assigned_agent_id {
-            MaybeUndefined::Undefined => Change::Keep,
-            MaybeUndefined::Null => Change::Clear,
-            MaybeUndefined::Value(id) => {
-                Change::Set(ids::decode("input.assignedAgentId", NodeKind::User, &id)?)
-            }
-        };
-        let model = conversations::update(
-            &state.writer,
-            state.events.as_ref(),
-            ctx.actor(),
-            conversation_id,
-            input.status.map(Into::into),
-            assign,
-        )
-        .await?;
-        let (_, side) = conversations::access(&state.writer, ctx.actor(), conversation_id).await?;
-        Ok(ConversationPayload {
-            conversation: Conversation { model, side },
+        crate::graphql::boxed(async move {
+            let state = ctx.state()?;
+            let conversation_id = ids::decode(
+                "input.conversationId",
+                NodeKind::Conversation,
+                &input.conversation_id,
+            )?;
+            let assign = match input.assigned_agent_id {
+                MaybeUndefined::Undefined => Change::Keep,
+                MaybeUndefined::Null => Change::Clear,
+                MaybeUndefined::Value(id) => {
+                    Change::Set(ids::decode("input.assignedAgentId", NodeKind::User, &id)?)
+                }
+            };
+            let model = conversations::update(
+                &state.writer,
+                state.events.as_ref(),
+                ctx.actor(),
+                conversation_id,
+                input.status.map(Into::into),
+                assign,
+            )
+            .await?;
+            let (_, side) =
+                conversations::access(&state.writer, ctx.actor(), conversation_id).await?;
+            Ok(ConversationPayload {
+                conversation: Conversation { model, side },
+            })
         })
+        .await
     }
 }
 

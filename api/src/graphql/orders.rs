@@ -152,27 +152,30 @@ impl OrdersMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The order.")] input: PlaceOrderInput,
     ) -> Result<OrderPayload> {
-        let state = ctx.state()?;
-        let mut items = Vec::with_capacity(input.items.len());
-        for line in input.items {
-            items.push((
-                ids::decode("input.items", NodeKind::Product, &line.product_id)?,
-                line.quantity,
-            ));
-        }
-        let new = NewOrder {
-            conversation_id: ids::decode(
-                "input.conversationId",
-                NodeKind::Conversation,
-                &input.conversation_id,
-            )?,
-            items,
-            client_key: input.client_key,
-        };
-        let (model, side) = orders::place(&state.order_context(), ctx.actor(), new).await?;
-        Ok(OrderPayload {
-            order: Order { model, side },
+        crate::graphql::boxed(async move {
+            let state = ctx.state()?;
+            let mut items = Vec::with_capacity(input.items.len());
+            for line in input.items {
+                items.push((
+                    ids::decode("input.items", NodeKind::Product, &line.product_id)?,
+                    line.quantity,
+                ));
+            }
+            let new = NewOrder {
+                conversation_id: ids::decode(
+                    "input.conversationId",
+                    NodeKind::Conversation,
+                    &input.conversation_id,
+                )?,
+                items,
+                client_key: input.client_key,
+            };
+            let (model, side) = orders::place(&state.order_context(), ctx.actor(), new).await?;
+            Ok(OrderPayload {
+                order: Order { model, side },
+            })
         })
+        .await
     }
 
     /// Pays an order (its customer only). On success the order is `PAID` and a
@@ -184,31 +187,34 @@ impl OrdersMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The payment.")] input: PayOrderInput,
     ) -> Result<OrderPayload> {
-        let state = ctx.state()?;
-        let order_id = ids::decode("input.orderId", NodeKind::Order, &input.order_id)?;
-        let cx = state.order_context();
-        let paid = payments::pay(
-            &cx,
-            ctx.actor(),
-            order_id,
-            &input.payment_method_token,
-            &input.idempotency_key,
-        )
-        .await;
-        match &paid {
-            Ok(_) => {
-                state.metrics.orders_paid.inc();
+        crate::graphql::boxed(async move {
+            let state = ctx.state()?;
+            let order_id = ids::decode("input.orderId", NodeKind::Order, &input.order_id)?;
+            let cx = state.order_context();
+            let paid = payments::pay(
+                &cx,
+                ctx.actor(),
+                order_id,
+                &input.payment_method_token,
+                &input.idempotency_key,
+            )
+            .await;
+            match &paid {
+                Ok(_) => {
+                    state.metrics.orders_paid.inc();
+                }
+                Err(crate::Error::PaymentFailed { reason }) => state.metrics.payment_failed(reason),
+                Err(_) => {}
             }
-            Err(crate::Error::PaymentFailed { reason }) => state.metrics.payment_failed(reason),
-            Err(_) => {}
-        }
-        let model = paid?;
-        Ok(OrderPayload {
-            order: Order {
-                model,
-                side: Side::Customer,
-            },
+            let model = paid?;
+            Ok(OrderPayload {
+                order: Order {
+                    model,
+                    side: Side::Customer,
+                },
+            })
         })
+        .await
     }
 
     /// Cancels an unpaid order and releases its stock (the customer or the
@@ -218,14 +224,17 @@ impl OrdersMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The order.")] order_id: ID,
     ) -> Result<OrderPayload> {
-        let state = ctx.state()?;
-        let order_id = ids::decode("orderId", NodeKind::Order, &order_id)?;
-        let model =
-            orders::cancel(&state.writer, state.events.as_ref(), ctx.actor(), order_id).await?;
-        let (_, side) = orders::access(&state.writer, ctx.actor(), order_id).await?;
-        Ok(OrderPayload {
-            order: Order { model, side },
+        crate::graphql::boxed(async move {
+            let state = ctx.state()?;
+            let order_id = ids::decode("orderId", NodeKind::Order, &order_id)?;
+            let model =
+                orders::cancel(&state.writer, state.events.as_ref(), ctx.actor(), order_id).await?;
+            let (_, side) = orders::access(&state.writer, ctx.actor(), order_id).await?;
+            Ok(OrderPayload {
+                order: Order { model, side },
+            })
         })
+        .await
     }
 
     /// Marks a paid order as handed over (shop members only).
@@ -234,14 +243,18 @@ impl OrdersMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The order.")] order_id: ID,
     ) -> Result<OrderPayload> {
-        let state = ctx.state()?;
-        let order_id = ids::decode("orderId", NodeKind::Order, &order_id)?;
-        let model =
-            orders::fulfill(&state.writer, state.events.as_ref(), ctx.actor(), order_id).await?;
-        let (_, side) = orders::access(&state.writer, ctx.actor(), order_id).await?;
-        Ok(OrderPayload {
-            order: Order { model, side },
+        crate::graphql::boxed(async move {
+            let state = ctx.state()?;
+            let order_id = ids::decode("orderId", NodeKind::Order, &order_id)?;
+            let model =
+                orders::fulfill(&state.writer, state.events.as_ref(), ctx.actor(), order_id)
+                    .await?;
+            let (_, side) = orders::access(&state.writer, ctx.actor(), order_id).await?;
+            Ok(OrderPayload {
+                order: Order { model, side },
+            })
         })
+        .await
     }
 
     /// Refunds a paid or fulfilled order, fully or by line, through the
@@ -252,27 +265,30 @@ impl OrdersMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The refund.")] input: RefundOrderInput,
     ) -> Result<OrderPayload> {
-        let state = ctx.state()?;
-        let order_id = ids::decode("input.orderId", NodeKind::Order, &input.order_id)?;
-        let lines = match input.items {
-            None => None,
-            Some(items) => {
-                let mut lines = Vec::with_capacity(items.len());
-                for line in items {
-                    lines.push((
-                        ids::decode("input.items", NodeKind::OrderItem, &line.order_item_id)?,
-                        i64::from(line.quantity),
-                    ));
+        crate::graphql::boxed(async move {
+            let state = ctx.state()?;
+            let order_id = ids::decode("input.orderId", NodeKind::Order, &input.order_id)?;
+            let lines = match input.items {
+                None => None,
+                Some(items) => {
+                    let mut lines = Vec::with_capacity(items.len());
+                    for line in items {
+                        lines.push((
+                            ids::decode("input.items", NodeKind::OrderItem, &line.order_item_id)?,
+                            i64::from(line.quantity),
+                        ));
+                    }
+                    Some(lines)
                 }
-                Some(lines)
-            }
-        };
-        let cx = state.order_context();
-        let model =
-            payments::refund(&cx, ctx.actor(), order_id, lines, &input.idempotency_key).await?;
-        let (_, side) = orders::access(&state.writer, ctx.actor(), order_id).await?;
-        Ok(OrderPayload {
-            order: Order { model, side },
+            };
+            let cx = state.order_context();
+            let model =
+                payments::refund(&cx, ctx.actor(), order_id, lines, &input.idempotency_key).await?;
+            let (_, side) = orders::access(&state.writer, ctx.actor(), order_id).await?;
+            Ok(OrderPayload {
+                order: Order { model, side },
+            })
         })
+        .await
     }
 }

@@ -133,17 +133,20 @@ impl ShopsMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The new shop.")] input: CreateShopInput,
     ) -> Result<ShopPayload> {
-        let state = ctx.state()?;
-        let new_shop = NewShop {
-            slug: input.slug,
-            name: input.name,
-            description: input.description,
-            currency: input.currency_code,
-            hosted: input.hosted,
-            channels: input.channels.into_iter().map(Into::into).collect(),
-        };
-        let shop = shops::create(&state.writer, ctx.actor(), new_shop).await?;
-        Ok(ShopPayload { shop: Shop(shop) })
+        crate::graphql::boxed(async move {
+            let state = ctx.state()?;
+            let new_shop = NewShop {
+                slug: input.slug,
+                name: input.name,
+                description: input.description,
+                currency: input.currency_code,
+                hosted: input.hosted,
+                channels: input.channels.into_iter().map(Into::into).collect(),
+            };
+            let shop = shops::create(&state.writer, ctx.actor(), new_shop).await?;
+            Ok(ShopPayload { shop: Shop(shop) })
+        })
+        .await
     }
 
     /// Changes a shop's settings. Owners only.
@@ -153,18 +156,21 @@ impl ShopsMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The shop and its changes.")] input: UpdateShopInput,
     ) -> Result<ShopPayload> {
-        let state = ctx.state()?;
-        let shop_id = ids::decode("input.shopId", NodeKind::Shop, &input.shop_id)?;
-        let changes = ShopChanges {
-            name: input.name,
-            description: input.description,
-            hosted: input.hosted,
-            channels: input
-                .channels
-                .map(|c| c.into_iter().map(Into::into).collect()),
-        };
-        let shop = shops::update(&state.writer, ctx.actor(), shop_id, changes).await?;
-        Ok(ShopPayload { shop: Shop(shop) })
+        crate::graphql::boxed(async move {
+            let state = ctx.state()?;
+            let shop_id = ids::decode("input.shopId", NodeKind::Shop, &input.shop_id)?;
+            let changes = ShopChanges {
+                name: input.name,
+                description: input.description,
+                hosted: input.hosted,
+                channels: input
+                    .channels
+                    .map(|c| c.into_iter().map(Into::into).collect()),
+            };
+            let shop = shops::update(&state.writer, ctx.actor(), shop_id, changes).await?;
+            Ok(ShopPayload { shop: Shop(shop) })
+        })
+        .await
     }
 
     /// Adds a signed-up user to a shop. Owners only.
@@ -175,18 +181,21 @@ impl ShopsMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The shop, the person and their role.")] input: AddShopMemberInput,
     ) -> Result<AddShopMemberPayload> {
-        let state = ctx.state()?;
-        let shop_id = ids::decode("input.shopId", NodeKind::Shop, &input.shop_id)?;
-        let (member, account) = shops::add_member(
-            &state.writer,
-            ctx.actor(),
-            shop_id,
-            &input.email,
-            input.role.into(),
-        )
-        .await?;
-        Ok(AddShopMemberPayload {
-            member: ShopMember { member, account },
+        crate::graphql::boxed(async move {
+            let state = ctx.state()?;
+            let shop_id = ids::decode("input.shopId", NodeKind::Shop, &input.shop_id)?;
+            let (member, account) = shops::add_member(
+                &state.writer,
+                ctx.actor(),
+                shop_id,
+                &input.email,
+                input.role.into(),
+            )
+            .await?;
+            Ok(AddShopMemberPayload {
+                member: ShopMember { member, account },
+            })
         })
+        .await
     }
 }
