@@ -46,7 +46,7 @@ use sea_orm::{DatabaseBackend, DatabaseConnection, DbErr};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::messages::{Append, append, append_all};
+use super::messages::{Append, append, append_all, append_alone};
 use super::orders::Draft;
 use super::payments::{ClaimRequest, Settlement};
 use crate::app::{POSTGRES_STATEMENT_BYTES, runs_within};
@@ -461,7 +461,7 @@ impl GroupedWrite for MessageSend {
     ) -> Result<Vec<Option<message::Model>>, DbErr> {
         if let [send] = group {
             // Alone: the statement made for one message, a little cheaper.
-            return match append(db, send.conversation_id, send.new.clone()).await {
+            return match append_alone(db, send.conversation_id, send.new.clone()).await {
                 Ok(message) => Ok(vec![Some(message)]),
                 Err(DbErr::RecordNotFound(_)) => Ok(vec![None]),
                 Err(err) => Err(err),
