@@ -201,38 +201,22 @@ pub(crate) async fn append_in(
     appended(row.as_ref())
 }
 
-/// [`append_in`] on its own, as the message writer appends a lone send,
-/// run on the sqlx pool under SeaORM. SeaORM's future for a statement holds
-/// every backend's and is moved whole by its tracing wrappers, about 30k
-/// instructions a statement, a tenth of a lone send. The values are bound
-/// as SeaORM binds them, and errors take SeaORM's shape, which
-/// [`super::is_unique_violation`] reads.
+/// [`append_in`] on its own, as the message writer appends a lone send, on
+/// the pool (see [`super::query_pooled`]).
 pub(crate) async fn append_alone(
     db: &sea_orm::DatabaseConnection,
     conversation_id: Uuid,
     new: Append,
 ) -> Result<message::Model, sea_orm::DbErr> {
-    use sea_orm::sqlx;
-    let backend = db.get_database_backend();
-    if !matches!(backend, DbBackend::Postgres | DbBackend::Sqlite) {
-        return append_in(db, conversation_id, new).await;
-    }
-    let sql = sqlx::AssertSqlSafe(append_sql(backend));
-    let values = sea_query_sqlx::SqlxValues(sea_orm::Values(append_values(conversation_id, new)));
-    let row: Result<Option<sea_orm::QueryResult>, sqlx::Error> = if backend == DbBackend::Postgres {
-        sqlx::query_with(sql, values)
-            .fetch_optional(db.get_postgres_connection_pool())
-            .await
-            .map(|row| row.map(Into::into))
-    } else {
-        sqlx::query_with(sql, values)
-            .fetch_optional(db.get_sqlite_connection_pool())
-            .await
-            .map(|row| row.map(Into::into))
-    };
-    let row =
-        row.map_err(|err| sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(err.into())))?;
-    appended(row.as_ref())
+    let sql = append_sql(db.get_database_backend());
+    let rows = super::query_pooled(
+        db,
+        sql,
+        append_values(conversation_id, new),
+        super::Rows::AtMostOne,
+    )
+    .await?;
+    appended(rows.first())
 }
 
 /// The statement [`append_in`] runs on `backend`.
@@ -276,7 +260,7 @@ fn appended(row: Option<&sea_orm::QueryResult>) -> Result<message::Model, sea_or
 /// (a materialised expression), and the `message_seq_trigger` moves the
 /// conversation along row by row.
 pub(crate) async fn append_all(
-    db: &impl ConnectionTrait,
+    db: &sea_orm::DatabaseConnection,
     group: &[(Uuid, &Append)],
 ) -> Result<Vec<Option<message::Model>>, sea_orm::DbErr> {
     // The writer counts each conversation's messages and numbers them
@@ -352,11 +336,7 @@ pub(crate) async fn append_all(
             vec![append_records_json(&input)?, now.into()],
         )
     };
-    let rows = db
-        .query_all_raw(sea_orm::Statement::from_sql_and_values(
-            backend, sql, values,
-        ))
-        .await?;
+    let rows = super::query_pooled(db, sql, values, super::Rows::All).await?;
     let mut stored = std::collections::HashMap::with_capacity(rows.len());
     for row in &rows {
         let message = message_in_order(row)?;

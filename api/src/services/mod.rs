@@ -136,6 +136,74 @@ impl<K: Eq + std::hash::Hash, V: Clone> Remembered<K, V> {
     }
 }
 
+/// How many rows a statement run by [`query_pooled`] returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Rows {
+    /// None or one (read without collecting a stream).
+    AtMostOne,
+    /// Any number.
+    All,
+}
+
+/// Runs `sql`, written for `db`'s backend, on its sqlx pool under SeaORM,
+/// for the statements of the group writers, which run one after another
+/// and are on every send's and order's path. SeaORM's future for a
+/// statement holds every backend's and is moved whole by its tracing
+/// wrappers, about 30k instructions a statement. The values are bound as
+/// SeaORM binds them, and errors take SeaORM's shape, which
+/// [`is_unique_violation`] reads.
+pub(crate) async fn query_pooled(
+    db: &sea_orm::DatabaseConnection,
+    sql: &'static str,
+    values: Vec<sea_orm::Value>,
+    rows: Rows,
+) -> Result<Vec<sea_orm::QueryResult>, sea_orm::DbErr> {
+    use sea_orm::DbBackend;
+    let found = match db.get_database_backend() {
+        DbBackend::Postgres => on_pool(db.get_postgres_connection_pool(), sql, values, rows).await,
+        DbBackend::Sqlite => on_pool(db.get_sqlite_connection_pool(), sql, values, rows).await,
+        backend => {
+            let statement = sea_orm::Statement::from_sql_and_values(backend, sql, values);
+            return db.query_all_raw(statement).await;
+        }
+    };
+    found.map_err(|err| sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(err.into())))
+}
+
+/// [`query_pooled`] on one backend's pool.
+async fn on_pool<DB>(
+    pool: &sea_orm::sqlx::Pool<DB>,
+    sql: &'static str,
+    values: Vec<sea_orm::Value>,
+    rows: Rows,
+) -> Result<Vec<sea_orm::QueryResult>, sea_orm::sqlx::Error>
+where
+    DB: sea_orm::sqlx::Database,
+    for<'c> &'c mut DB::Connection: sea_orm::sqlx::Executor<'c, Database = DB>,
+    sea_query_sqlx::SqlxValues: sea_orm::sqlx::IntoArguments<DB>,
+    DB::Row: Into<sea_orm::QueryResult>,
+{
+    use sea_orm::sqlx;
+    let query = sqlx::query_with(
+        sqlx::AssertSqlSafe(sql),
+        sea_query_sqlx::SqlxValues(sea_orm::Values(values)),
+    );
+    Ok(match rows {
+        Rows::AtMostOne => query
+            .fetch_optional(pool)
+            .await?
+            .map(Into::into)
+            .into_iter()
+            .collect(),
+        Rows::All => query
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    })
+}
+
 /// Whether a write failed on a unique index (a key used before).
 pub(crate) fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
     matches!(

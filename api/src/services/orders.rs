@@ -451,12 +451,11 @@ pub(crate) async fn order_with_posted(
 /// As [`order_with_posted`], for a statement that returns several orders
 /// each with its message.
 pub(crate) async fn orders_with_posted(
-    db: &impl ConnectionTrait,
-    sql: &str,
+    db: &DatabaseConnection,
+    sql: &'static str,
     values: Vec<sea_orm::Value>,
 ) -> Result<Vec<(order::Model, message::Model)>, sea_orm::DbErr> {
-    let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
-    db.query_all_raw(statement)
+    super::query_pooled(db, sql, values, super::Rows::All)
         .await?
         .iter()
         .map(posted)
@@ -510,7 +509,7 @@ async fn record(
 /// before). Counted products are locked in one order (by id), so that two
 /// groups wanting the same ones queue instead of deadlocking.
 pub(crate) async fn record_one_lines(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     drafts: &[Draft],
 ) -> Result<Vec<Option<(order::Model, message::Model)>>, sea_orm::DbErr> {
     static POSTGRES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {

@@ -282,7 +282,7 @@ impl GroupedWrite for ClaimRequest {
 /// order as claimed and the `PENDING` attempt, or `None` where nothing was
 /// claimed. Fails as a whole when a key was used before.
 pub(crate) async fn claim_first_attempts(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     claims: &[ClaimRequest],
 ) -> Result<Vec<Option<(order::Model, payment::Model)>>, sea_orm::DbErr> {
     const ATTEMPT_PREFIX: &str = "attempt_";
@@ -331,9 +331,8 @@ pub(crate) async fn claim_first_attempts(
         PaymentKind::Charge.to_value().into(),
         PaymentStatus::Pending.to_value().into(),
     ];
-    let statement = Statement::from_sql_and_values(DbBackend::Postgres, POSTGRES.as_str(), values);
     let mut claimed = std::collections::HashMap::new();
-    for row in db.query_all_raw(statement).await? {
+    for row in super::query_pooled(db, POSTGRES.as_str(), values, super::Rows::All).await? {
         let attempt = payment::Model::from_query_result(&row, ATTEMPT_PREFIX)?;
         claimed.insert(
             attempt.id,
@@ -578,7 +577,7 @@ impl GroupedWrite for Settlement {
 /// payable and the attempt not yet settled; it gets `None`. (Orders are
 /// found by id, as in [`claim_first_attempts`].)
 pub(crate) async fn settle_all(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     settlements: &[Settlement],
 ) -> Result<Vec<Option<(order::Model, message::Model)>>, sea_orm::DbErr> {
     static POSTGRES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
