@@ -33,7 +33,8 @@ use super::{Event, EventBus, SUBSCRIBER_BUFFER};
 /// it lagged (it then reads what it missed from the database). A channel's
 /// buffer is allocated whole, for every conversation someone follows, so it
 /// stays small: a conversation carries a few messages a second, and a
-/// follower 32 events behind is better served from the database.
+/// follower 32 events behind is better served from the database. Its slots
+/// hold events by reference ([`Shared`]), a pointer each.
 const CONVERSATION_BUFFER: usize = 32;
 
 /// The same for a shop's inbox, which carries every conversation of the
@@ -64,9 +65,15 @@ pub(crate) struct Topics {
     channels: Arc<Channels>,
 }
 
+/// An event as the channels carry it. A channel's buffer is allocated whole
+/// when its first follower comes, for every conversation and inbox someone
+/// follows: its slots hold a pointer each rather than an event, a fraction
+/// of the size. The event is allocated once, for every channel it goes to.
+type Shared = Arc<Event>;
+
 #[derive(Default)]
 struct Channels {
-    by_topic: Mutex<HashMap<Topic, broadcast::Sender<Event>>>,
+    by_topic: Mutex<HashMap<Topic, broadcast::Sender<Shared>>>,
 }
 
 impl Topics {
@@ -124,15 +131,16 @@ impl Topics {
 impl Channels {
     /// The map. Nothing panics while holding it, and a map left by a panic
     /// is still whole: a poisoned lock is taken as it is.
-    fn lock(&self) -> MutexGuard<'_, HashMap<Topic, broadcast::Sender<Event>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Topic, broadcast::Sender<Shared>>> {
         self.by_topic.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn pass_on(&self, event: &Event) {
         let by_topic = self.lock();
         if *event == Event::Resync {
+            let resync = Arc::new(Event::Resync);
             for sender in by_topic.values() {
-                let _ = sender.send(Event::Resync);
+                let _ = sender.send(resync.clone());
             }
             return;
         }
@@ -140,8 +148,10 @@ impl Channels {
             event.conversation_id().map(Topic::Conversation),
             event.shop_id().map(Topic::Shop),
         ];
+        let mut shared = None;
         for topic in topics.into_iter().flatten() {
             if let Some(sender) = by_topic.get(&topic) {
+                let event = shared.get_or_insert_with(|| Arc::new(event.clone()));
                 // No receiver left is not an error: the last follower is
                 // leaving and removes the channel.
                 let _ = sender.send(event.clone());
@@ -186,7 +196,7 @@ impl Delivery {
 /// A subscription's receiver of one topic; the topic's channel goes when
 /// its last follower does.
 pub(crate) struct Follower {
-    receiver: broadcast::Receiver<Event>,
+    receiver: broadcast::Receiver<Shared>,
     topic: Topic,
     channels: Weak<Channels>,
 }
@@ -194,7 +204,8 @@ pub(crate) struct Follower {
 impl Follower {
     /// The next event of the topic, as [`broadcast::Receiver::recv`].
     pub(crate) async fn recv(&mut self) -> Result<Event, RecvError> {
-        self.receiver.recv().await
+        // The copy a receiver of `Event`s would have made.
+        self.receiver.recv().await.map(|event| Event::clone(&event))
     }
 }
 
@@ -271,7 +282,10 @@ mod tests {
         let mut follower = delivery.topics().follow(Topic::Conversation(id));
         delivery.send(changed(shop, id));
         delivery.send(changed(shop, Uuid::now_v7()));
-        assert_eq!(follower.receiver.try_recv(), Ok(changed(shop, id)));
+        assert_eq!(
+            follower.receiver.try_recv(),
+            Ok(Arc::new(changed(shop, id)))
+        );
         assert!(follower.receiver.try_recv().is_err());
         assert_eq!(every.try_recv(), Ok(changed(shop, id)));
         assert!(every.try_recv().is_ok(), "every receiver hears both");

@@ -316,23 +316,25 @@ impl Subscription {
         let state = ctx.state()?.clone();
         let actor = ctx.actor().clone();
         actor.user_id()?;
-        // Followed before the access check where the conversation is
-        // known, as the other subscriptions do; an order's conversation is
-        // known only once it is read (see `seen` below).
-        let (order_filter, seen, mut events) = match (order_id, conversation_id) {
+        // Followed before the access check, as the other subscriptions do:
+        // every change committed from then on is heard. An order stays in
+        // the conversation it was placed in, so reading it first says which
+        // conversation to follow.
+        let (order_filter, mut events) = match (order_id, conversation_id) {
             (Some(id), None) => {
                 let order_id = ids::decode("orderId", NodeKind::Order, &id)?;
-                let (found, _) = Box::pin(orders::access(&state.db, &actor, order_id)).await?;
+                let found = Box::pin(orders::find(&state.db, order_id)).await?;
                 let events = state
                     .topics
                     .follow(Topic::Conversation(found.conversation_id));
-                (Some(order_id), Some(found), events)
+                Box::pin(orders::access_to(&state.db, &actor, found)).await?;
+                (Some(order_id), events)
             }
             (None, Some(id)) => {
                 let conversation_id = ids::decode("conversationId", NodeKind::Conversation, &id)?;
                 let events = state.topics.follow(Topic::Conversation(conversation_id));
                 Box::pin(conversations::access(&state.db, &actor, conversation_id)).await?;
-                (None, None, events)
+                (None, events)
             }
             _ => {
                 return Err(Error::invalid(
@@ -343,15 +345,6 @@ impl Subscription {
             }
         };
         let stream = async_stream::try_stream! {
-            // A change committed between the order's first read and the
-            // follow was announced to no one here: read it again, and send
-            // it if it changed meanwhile.
-            if let Some(seen) = seen {
-                let now = Box::pin(orders::get(&state.db, &actor, seen.id)).await?;
-                if let Some((model, side)) = now.filter(|(model, _)| *model != seen) {
-                    yield Order { model, side };
-                }
-            }
             loop {
                 let event = match events.recv().await {
                     Ok(event) => event,

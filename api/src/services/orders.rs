@@ -842,7 +842,15 @@ pub async fn access(
     actor: &Actor,
     order_id: Uuid,
 ) -> Result<(order::Model, Side), Error> {
-    let found = find(db, order_id).await?;
+    access_to(db, actor, find(db, order_id).await?).await
+}
+
+/// As [`access`], for an order already read with [`find`].
+pub async fn access_to(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    found: order::Model,
+) -> Result<(order::Model, Side), Error> {
     let side = conversations::access(db, actor, found.conversation_id)
         .await
         .map(|(_, side)| side);
@@ -865,7 +873,9 @@ pub async fn access_remembered(
     visible_to(actor, found, side)
 }
 
-async fn find(db: &impl ConnectionTrait, order_id: Uuid) -> Result<order::Model, Error> {
+/// An order, whoever asks: `NOT_FOUND` when there is none, as for one the
+/// caller may not see (check with [`access_to`] before showing it).
+pub async fn find(db: &impl ConnectionTrait, order_id: Uuid) -> Result<order::Model, Error> {
     order::Entity::find_by_id(order_id)
         .one(db)
         .await?

@@ -541,6 +541,66 @@ async fn strangers_and_agents_cannot_pay_or_read_someone_elses_order() {
 }
 
 #[tokio::test]
+async fn an_order_followed_by_its_id_shows_its_attempts_to_its_customer_only() {
+    const FOLLOW: &str = "subscription($id: ID!) { orderEvents(orderId: $id) { id status payments { status failureCode } } }";
+    let shop = shop_on(TestApp::spawn().await).await;
+    let mug = shop.product("Mug", "9.00", Some(5)).await;
+    let (customer, conversation_id) = shop.customer("customer@example.com").await;
+    let (other, _) = shop.customer("other@example.com").await;
+    let line = json!([{ "productId": mug, "quantity": 1 }]);
+    let order = order_id(&shop.place(&customer, &conversation_id, line.clone()).await);
+
+    let mut stranger = shop.app.ws_as(&other).await;
+    stranger
+        .subscribe("o", FOLLOW, json!({ "id": order }))
+        .await;
+    // Refused as it runs: an execution error, then the end.
+    let refused = stranger.next_payload("o").await;
+    assert_eq!(refused["data"], Value::Null, "{refused}");
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{refused}"
+    );
+    assert_eq!(stranger.receive().await["type"], "complete");
+    stranger
+        .subscribe(
+            "both",
+            "subscription($id: ID!) { orderEvents(orderId: $id, conversationId: $id) { id } }",
+            json!({ "id": order }),
+        )
+        .await;
+    let refused = stranger.next_payload("both").await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{refused}"
+    );
+    assert_eq!(stranger.receive().await["type"], "complete");
+
+    let mut follower = shop.app.ws_as(&customer).await;
+    follower
+        .subscribe("o", FOLLOW, json!({ "id": order }))
+        .await;
+    follower.send(json!({ "type": "ping" })).await;
+    assert_eq!(follower.receive().await["type"], "pong");
+
+    // Another order of the same conversation is not this one's change.
+    let second = order_id(&shop.place(&customer, &conversation_id, line).await);
+    assert_ne!(second, order);
+    let declined = shop.pay(&customer, &order, "tok_decline", "k1").await;
+    assert_eq!(declined.code(), "PAYMENT_FAILED");
+    let attempt = follower.next_payload("o").await;
+    assert_eq!(
+        attempt["data"]["orderEvents"],
+        json!({ "id": order, "status": "PENDING_PAYMENT", "payments": [{ "status": "FAILED", "failureCode": "card_declined" }] })
+    );
+    let paid = shop.pay(&customer, &order, "tok_success", "k2").await;
+    assert_eq!(paid.ok()["payOrder"]["order"]["status"], "PAID");
+    let confirmation = follower.next_payload("o").await;
+    assert_eq!(confirmation["data"]["orderEvents"]["id"], order.as_str());
+    assert_eq!(confirmation["data"]["orderEvents"]["status"], "PAID");
+}
+
+#[tokio::test]
 async fn bad_quantities_and_foreign_products_are_refused() {
     let shop = shop_on(TestApp::spawn().await).await;
     let mug = shop.product("Mug", "9.00", Some(5)).await;

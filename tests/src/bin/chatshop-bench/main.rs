@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use chatshop_tests::TestDatabase;
 use chatshop_tests::ws::{self, WsClient};
+use futures_util::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 
 mod instructions;
@@ -526,10 +527,7 @@ impl Measurement {
 
     /// The latency at quantile `q` of the sorted samples.
     fn quantile(&self, q: f64) -> Option<Duration> {
-        let last = self.samples.len().checked_sub(1)?;
-        self.samples
-            .get(((last as f64) * q).round() as usize)
-            .copied()
+        quantile(&self.samples, q)
     }
 
     /// Where the CPU went, per completed operation (`unit`): what shows
@@ -551,6 +549,12 @@ impl Measurement {
     fn micros_per_sample(&self, cpu: Duration) -> f64 {
         cpu.as_secs_f64() * 1e6 / self.samples.len().max(1) as f64
     }
+}
+
+/// The value at quantile `q` of `sorted`.
+fn quantile(sorted: &[Duration], q: f64) -> Option<Duration> {
+    let last = sorted.len().checked_sub(1)?;
+    sorted.get(((last as f64) * q).round() as usize).copied()
 }
 
 fn millis(d: Duration) -> String {
@@ -767,22 +771,37 @@ async fn page_rows(
 
 /// A conversation with a customer and the demo agent, ready for messages.
 async fn conversation(server: &Server) -> Result<(String, String, String), BoxError> {
+    let agent = server
+        .sign_in("agent@demo.chatshop.dev", "demo-password")
+        .await?;
+    let (customer, conversation_id) = new_customer(server, &demo_shop(server).await?).await?;
+    Ok((customer, agent, conversation_id))
+}
+
+/// The demo shop's id.
+async fn demo_shop(server: &Server) -> Result<String, BoxError> {
+    let shop = server
+        .gql("{ shop(slug: \"demo-coffee\") { id } }", json!({}), None)
+        .await?;
+    Ok(shop["shop"]["id"]
+        .as_str()
+        .ok_or("no demo shop")?
+        .to_owned())
+}
+
+/// A customer who has just signed up, and the conversation they started
+/// with the shop `shop_id`: their token and its id.
+async fn new_customer(server: &Server, shop_id: &str) -> Result<(String, String), BoxError> {
     let customer = server
         .sign_up(&format!(
             "bench-{}@example.com",
             uuid::Uuid::new_v4().simple()
         ))
         .await?;
-    let agent = server
-        .sign_in("agent@demo.chatshop.dev", "demo-password")
-        .await?;
-    let shop = server
-        .gql("{ shop(slug: \"demo-coffee\") { id } }", json!({}), None)
-        .await?;
     let started = server
         .gql(
             "mutation($input: StartConversationInput!) { startConversation(input: $input) { conversation { id } } }",
-            json!({ "input": { "shopId": shop["shop"]["id"] } }),
+            json!({ "input": { "shopId": shop_id } }),
             Some(&customer),
         )
         .await?;
@@ -790,7 +809,7 @@ async fn conversation(server: &Server) -> Result<(String, String, String), BoxEr
         .as_str()
         .ok_or("no conversation")?
         .to_owned();
-    Ok((customer, agent, conversation_id))
+    Ok((customer, conversation_id))
 }
 
 /// `count` sockets, each signed in with `token` and running the
@@ -820,6 +839,32 @@ async fn live_subscriptions(
     Ok(sockets)
 }
 
+/// What a fan-out run measured: every delivery, and how long each send
+/// took to be acknowledged (its HTTP response, once committed).
+struct FanOut {
+    deliveries: Measurement,
+    acknowledged: Vec<Duration>,
+}
+
+impl FanOut {
+    /// Prints the row, after a comment with the sends' acknowledgement
+    /// times and where the CPU went: a late delivery whose send was
+    /// acknowledged late too was held up before its commit, not on its way
+    /// to the subscriber.
+    fn row(mut self, scenario: &str, setting: &str) {
+        self.acknowledged.sort_unstable();
+        let shown = |q| quantile(&self.acknowledged, q).map_or("-".to_owned(), millis);
+        println!(
+            "<!-- {scenario}, {setting}: sends acknowledged in p50 {}, p99 {}, p99.9 {}; {} -->",
+            shown(0.5),
+            shown(0.99),
+            shown(0.999),
+            self.deliveries.cpu_per("delivery")
+        );
+        self.deliveries.row(scenario, setting, "deliveries");
+    }
+}
+
 /// Send → live receive: `subscribers` sockets follow one conversation while
 /// a sender posts `rate` messages per second (open loop); each message
 /// carries its send time, and every delivery is a sample.
@@ -829,7 +874,7 @@ async fn fan_out(
     subscribers: usize,
     rate: u64,
     duration: Duration,
-) -> Result<Measurement, BoxError> {
+) -> Result<FanOut, BoxError> {
     let (customer, agent, conversation_id) = conversation(sender).await?;
     let origin = Instant::now();
     let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -881,10 +926,11 @@ async fn fan_out(
     let started = Instant::now();
     let total = rate * duration.as_secs();
     let sends = send_at_rate(sender, &agent, &conversation_id, rate, total, "t=", origin).await;
-    let mut failed = 0;
+    let (mut failed, mut acknowledged) = (0, Vec::with_capacity(sends.len()));
     for send in sends {
-        if !send.await.unwrap_or(false) {
-            failed += 1;
+        match send.await.ok().flatten() {
+            Some(took) => acknowledged.push(took),
+            None => failed += 1,
         }
     }
     let expected = (total - failed) * subscribers as u64;
@@ -905,11 +951,14 @@ async fn fan_out(
             samples.len()
         );
     }
-    Ok(Measurement {
-        samples,
-        elapsed,
-        cpu,
-        server_rss_kib: receiver.rss_kib(),
+    Ok(FanOut {
+        deliveries: Measurement {
+            samples,
+            elapsed,
+            cpu,
+            server_rss_kib: receiver.rss_kib(),
+        },
+        acknowledged,
     })
 }
 
@@ -991,12 +1040,11 @@ fn send_time(frame: &str) -> Option<u64> {
 async fn messaging(db: &str, duration: Duration) -> Result<(), BoxError> {
     let server = start_server(database(db).await, 28304).await?;
     for (subscribers, rate) in [(1, 1_000), (100, 100), (100, 1_000), (1_000, 100)] {
-        let mut m = fan_out(&server, &server, subscribers, rate, duration).await?;
-        let per_event = m.micros_per_sample(m.cpu.servers);
-        m.row(
+        let run = fan_out(&server, &server, subscribers, rate, duration).await?;
+        let per_event = run.deliveries.micros_per_sample(run.deliveries.cpu.servers);
+        run.row(
             "messaging",
             &format!("{subscribers} sub × {rate} msg/s ({per_event:.0} µs CPU/delivery)"),
-            "deliveries",
         );
     }
     Ok(())
@@ -1004,7 +1052,7 @@ async fn messaging(db: &str, duration: Duration) -> Result<(), BoxError> {
 
 /// Sends `total` messages at `rate` per second (open loop), each text
 /// `prefix` and its send time in µs since `origin`; returns the sends, each
-/// saying whether it succeeded.
+/// with how long it took to be acknowledged if it succeeded.
 async fn send_at_rate(
     sender: &Server,
     agent: &str,
@@ -1013,7 +1061,7 @@ async fn send_at_rate(
     total: u64,
     prefix: &'static str,
     origin: Instant,
-) -> Vec<tokio::task::JoinHandle<bool>> {
+) -> Vec<tokio::task::JoinHandle<Option<Duration>>> {
     let started = Instant::now();
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let in_flight = Arc::new(tokio::sync::Semaphore::new(256));
@@ -1031,11 +1079,15 @@ async fn send_at_rate(
             conversation_id.to_owned(),
         );
         sends.push(tokio::spawn(async move {
-            let text = format!("{prefix}{}", origin.elapsed().as_micros());
+            let sent = origin.elapsed();
+            let text = format!("{prefix}{}", sent.as_micros());
             let body = json!({ "query": SEND_MESSAGE, "variables": { "input": { "conversationId": conversation_id, "text": text } } });
             let response = http.post(url).bearer_auth(agent).json(&body).send().await;
+            let took = origin.elapsed().saturating_sub(sent);
             drop(permit);
-            response.is_ok_and(|r| r.status().is_success())
+            response
+                .is_ok_and(|r| r.status().is_success())
+                .then_some(took)
         }));
     }
     sends
@@ -1091,11 +1143,9 @@ async fn cross_instance(duration: Duration) -> Result<(), BoxError> {
     let database = database("postgres").await;
     let sender = start_server(database.clone(), 28305).await?;
     let receiver = start_server(database, 28306).await?;
-    fan_out(&sender, &receiver, 1, 1_000, duration).await?.row(
-        "cross-instance",
-        "send on A, 1 sub on B × 1000 msg/s",
-        "deliveries",
-    );
+    fan_out(&sender, &receiver, 1, 1_000, duration)
+        .await?
+        .row("cross-instance", "send on A, 1 sub on B × 1000 msg/s");
     Ok(())
 }
 
@@ -1218,6 +1268,54 @@ async fn memory(db: &str) -> Result<(), BoxError> {
         );
         before = (target, rss);
     }
+    drop(sockets);
+    drop(server);
+    apart(db).await
+}
+
+/// Idle subscriptions each on a conversation of its own, each of its own
+/// customer, as in service: the server keeps a channel for every
+/// conversation someone follows, and what it knows of each customer.
+async fn apart(db: &str) -> Result<(), BoxError> {
+    const FOLLOWED: usize = 1_000;
+    let server = start_server(database(db).await, 28311).await?;
+    let shop_id = demo_shop(&server).await?;
+    // Each sign-up hashes a password; the server hashes two at a time.
+    let customers: Vec<(String, String)> = futures_util::stream::iter(0..FOLLOWED)
+        .map(|_| new_customer(&server, &shop_id))
+        .buffer_unordered(4)
+        .try_collect()
+        .await?;
+    // As above: measure once the hashing threads have let their memory go.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let idle_rss = server.rss_kib();
+    let mut sockets = Vec::with_capacity(FOLLOWED);
+    for (customer, conversation_id) in &customers {
+        let mut socket = ws::connect(&server.ws_url(), Some("graphql-transport-ws")).await?;
+        socket.init(customer).await;
+        socket
+            .subscribe(
+                "m",
+                "subscription($id: ID!) { messageEvents(conversationId: $id) { message { seq } } }",
+                json!({ "id": conversation_id }),
+            )
+            .await;
+        sockets.push(socket);
+    }
+    for socket in &mut sockets {
+        socket.send(json!({ "type": "ping" })).await;
+    }
+    for socket in &mut sockets {
+        let _ = socket.receive().await;
+    }
+    let rss = server.rss_kib();
+    let added = (rss.saturating_sub(idle_rss) as f64 * 1024.0) / FOLLOWED as f64;
+    println!(
+        "| memory | {FOLLOWED} idle subscriptions, each on its own conversation | - | - | - | - | - | - | {:.1} MiB ({:.1} KiB per subscription; idle server with {FOLLOWED} customers {:.1} MiB) | - |",
+        rss as f64 / 1024.0,
+        added / 1024.0,
+        idle_rss as f64 / 1024.0
+    );
     Ok(())
 }
 
