@@ -1270,13 +1270,13 @@ async fn memory(db: &str) -> Result<(), BoxError> {
     }
     drop(sockets);
     drop(server);
-    apart(db).await
+    memory_on_separate_conversations(db).await
 }
 
 /// Idle subscriptions each on a conversation of its own, each of its own
 /// customer, as in service: the server keeps a channel for every
 /// conversation someone follows, and what it knows of each customer.
-async fn apart(db: &str) -> Result<(), BoxError> {
+async fn memory_on_separate_conversations(db: &str) -> Result<(), BoxError> {
     const FOLLOWED: usize = 1_000;
     let server = start_server(database(db).await, 28311).await?;
     let shop_id = demo_shop(&server).await?;
