@@ -1242,20 +1242,9 @@ async fn memory(db: &str) -> Result<(), BoxError> {
     let mut before = (0_usize, idle_rss);
     for target in [1_000_usize, 10_000] {
         while sockets.len() < target {
-            let mut socket = ws::connect(&server.ws_url(), Some("graphql-transport-ws")).await?;
-            socket.init(&customer).await;
-            socket
-                .subscribe("m", "subscription($id: ID!) { messageEvents(conversationId: $id) { message { seq } } }", json!({ "id": conversation_id }))
-                .await;
-            sockets.push(socket);
+            sockets.push(idle_subscription(&server, &customer, &conversation_id).await?);
         }
-        // Let every subscription settle (replay done, buffers allocated).
-        for socket in &mut sockets {
-            socket.send(json!({ "type": "ping" })).await;
-        }
-        for socket in &mut sockets {
-            let _ = socket.receive().await;
-        }
+        settle(&mut sockets).await;
         let rss = server.rss_kib();
         // Per subscription added since the previous row.
         let (count, rss_before) = before;
@@ -1271,6 +1260,36 @@ async fn memory(db: &str) -> Result<(), BoxError> {
     drop(sockets);
     drop(server);
     memory_on_separate_conversations(db).await
+}
+
+/// A socket signed in with `token`, following the messages of
+/// `conversation_id`.
+async fn idle_subscription(
+    server: &Server,
+    token: &str,
+    conversation_id: &str,
+) -> Result<WsClient, BoxError> {
+    let mut socket = ws::connect(&server.ws_url(), Some("graphql-transport-ws")).await?;
+    socket.init(token).await;
+    socket
+        .subscribe(
+            "m",
+            "subscription($id: ID!) { messageEvents(conversationId: $id) { message { seq } } }",
+            json!({ "id": conversation_id }),
+        )
+        .await;
+    Ok(socket)
+}
+
+/// Waits for every subscription to settle (replay done, buffers
+/// allocated): a ping answered on each socket.
+async fn settle(sockets: &mut [WsClient]) {
+    for socket in sockets.iter_mut() {
+        socket.send(json!({ "type": "ping" })).await;
+    }
+    for socket in sockets.iter_mut() {
+        let _ = socket.receive().await;
+    }
 }
 
 /// Idle subscriptions each on a conversation of its own, each of its own
@@ -1291,23 +1310,9 @@ async fn memory_on_separate_conversations(db: &str) -> Result<(), BoxError> {
     let idle_rss = server.rss_kib();
     let mut sockets = Vec::with_capacity(FOLLOWED);
     for (customer, conversation_id) in &customers {
-        let mut socket = ws::connect(&server.ws_url(), Some("graphql-transport-ws")).await?;
-        socket.init(customer).await;
-        socket
-            .subscribe(
-                "m",
-                "subscription($id: ID!) { messageEvents(conversationId: $id) { message { seq } } }",
-                json!({ "id": conversation_id }),
-            )
-            .await;
-        sockets.push(socket);
+        sockets.push(idle_subscription(&server, customer, conversation_id).await?);
     }
-    for socket in &mut sockets {
-        socket.send(json!({ "type": "ping" })).await;
-    }
-    for socket in &mut sockets {
-        let _ = socket.receive().await;
-    }
+    settle(&mut sockets).await;
     let rss = server.rss_kib();
     let added = (rss.saturating_sub(idle_rss) as f64 * 1024.0) / FOLLOWED as f64;
     println!(
