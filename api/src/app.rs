@@ -89,7 +89,7 @@ impl Deref for AppState {
 /// `INTERNAL` when the database cannot be reached.
 pub async fn connect_database(config: &Config) -> Result<DatabaseConnection, Error> {
     let given = config.database_url.as_str();
-    let plain = plain_on_this_machine(given, std::env::var_os("PGSSLMODE").is_some());
+    let plain = plain_on_this_machine(given, |name| std::env::var(name).ok());
     let db = match plain {
         Some(plain) => match Database::connect(pool_options(config, &plain)).await {
             // The server takes only encrypted connections here (`hostssl`):
@@ -143,9 +143,13 @@ fn pool_options(config: &Config, url: &str) -> ConnectOptions {
 /// added; `None` for any other URL, or when `PGSSLMODE` chooses.
 /// Encrypting traffic that never leaves the machine protects nothing and
 /// cost both ends a sixth of their CPU time per message sent (measured with
-/// `chatshop-bench --db postgres senders`).
-fn plain_on_this_machine(database_url: &str, pgsslmode_set: bool) -> Option<String> {
-    if pgsslmode_set {
+/// `chatshop-bench --db postgres senders`). `env` reads the environment
+/// variables that sqlx reads too.
+fn plain_on_this_machine(
+    database_url: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Option<String> {
+    if env("PGSSLMODE").is_some() {
         return None;
     }
     let mut url = url::Url::parse(database_url).ok()?;
@@ -161,7 +165,13 @@ fn plain_on_this_machine(database_url: &str, pgsslmode_set: bool) -> Option<Stri
             _ => {}
         }
     }
-    let host = host.filter(|host| !host.is_empty())?;
+    let named = |host: Option<String>| host.filter(|host| !host.is_empty());
+    // Without a host in the URL, sqlx takes the environment's, or else a
+    // Unix socket of this machine's PostgreSQL, or else `localhost`.
+    let host = named(host)
+        .or_else(|| named(env("PGHOSTADDR")))
+        .or_else(|| named(env("PGHOST")))
+        .unwrap_or_else(|| "localhost".to_owned());
     let on_this_machine = host.starts_with('/')
         || host.eq_ignore_ascii_case("localhost")
         || host
@@ -599,7 +609,7 @@ mod tests {
 
     #[test]
     fn only_a_postgres_url_to_this_machine_that_leaves_tls_open_goes_without_it() {
-        let plain = |url| plain_on_this_machine(url, false);
+        let plain = |url| plain_on_this_machine(url, |_| None);
         assert_eq!(
             plain("postgres://app@127.0.0.1:5432/app").as_deref(),
             Some("postgres://app@127.0.0.1:5432/app?sslmode=disable")
@@ -623,11 +633,27 @@ mod tests {
             plain("postgres://app@127.0.0.1/app?ssl-mode=verify-full"),
             None
         );
+        let pgsslmode = |name: &str| (name == "PGSSLMODE").then(|| "require".to_owned());
         assert_eq!(
-            plain_on_this_machine("postgres://app@127.0.0.1/app", true),
+            plain_on_this_machine("postgres://app@127.0.0.1/app", pgsslmode),
             None
         );
-        assert_eq!(plain("postgres:///app"), None);
+        // No host in the URL: the environment's, or else this machine's.
+        assert_eq!(
+            plain("postgres:///app").as_deref(),
+            Some("postgres:///app?sslmode=disable")
+        );
+        let pghost =
+            |host: &'static str| move |name: &str| (name == "PGHOST").then(|| host.to_owned());
+        assert_eq!(
+            plain_on_this_machine("postgres:///app", pghost("db.example.com")),
+            None
+        );
+        assert!(plain_on_this_machine("postgres:///app", pghost("/var/run/postgresql")).is_some());
+        assert!(
+            plain_on_this_machine("postgres://app@127.0.0.1/app", pghost("db.example.com"))
+                .is_some()
+        );
         assert_eq!(plain("sqlite://chatshop.db?mode=rwc"), None);
     }
 
