@@ -478,7 +478,9 @@ impl ChatshopBuilder {
     }
 }
 
-/// The connection request-path writes go through (see [`StateInner::writer`]).
+/// The connection request-path writes go through (see [`StateInner::writer`]):
+/// on a SQLite file a pool of its own, whose log is checkpointed from `db`'s
+/// (see [`crate::services::wal_checkpoints`]).
 async fn writer_for(db: &DatabaseConnection) -> Result<DatabaseConnection, Error> {
     if db.get_database_backend() != sea_orm::DatabaseBackend::Sqlite {
         return Ok(db.clone());
@@ -490,11 +492,10 @@ async fn writer_for(db: &DatabaseConnection) -> Result<DatabaseConnection, Error
         return Ok(db.clone());
     }
     let pool = sea_orm::sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
         .acquire_timeout(Duration::from_secs(3))
         // A file connection cannot drop: no ping before each use.
-        .test_before_acquire(false)
-        .connect_with((*options).clone())
+        .test_before_acquire(false);
+    let pool = crate::services::wal_checkpoints::writer_pool((*options).clone(), pool, db.clone())
         .await
         .map_err(Error::internal)?;
     Ok(sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))

@@ -22,6 +22,7 @@ pub mod payments;
 pub mod privacy;
 pub mod shops;
 pub mod users;
+pub(crate) mod wal_checkpoints;
 
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, IdenStatic, Iterable, QueryFilter, QueryOrder,
