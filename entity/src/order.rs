@@ -28,8 +28,9 @@ pub struct Model {
     pub client_key: Option<String>,
     /// Stock stays reserved until then; an unpaid order expires after.
     pub reserved_until: DateTimeUtc,
-    /// The payment attempt that currently holds the order (at most one
-    /// payment runs at a time, so two keys can never both charge).
+    /// The payment attempt that currently holds the order: a charge while
+    /// it is unpaid, a refund once it is paid (one runs at a time, so two
+    /// keys can never both charge, nor both refund the same units).
     pub payment_attempt_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -731,11 +731,21 @@ fn digest(parts: &[&str]) -> String {
 /// Refunds a paid (or fulfilled) order, fully or by line, through the
 /// provider. Units of an order that was not fulfilled go back to stock.
 ///
+/// One refund of an order runs at a time: it claims the order (the column
+/// a charge claims while the order is unpaid) in the transaction that
+/// checks what is left and records the attempt, and gives it back when the
+/// provider has answered. Two refunds sent at once with different keys can
+/// then never both pay out, nor restock, the same units: the second gets
+/// `CONFLICT`. When the provider's answer is lost and it cannot say what
+/// became of the key, the claim stays with the attempt, which its key
+/// completes when retried.
+///
 /// # Errors
 /// `NOT_FOUND` for strangers, `FORBIDDEN` for the customer, `BAD_USER_INPUT`
 /// for unknown lines or quantities above what is left, `CONFLICT` when
-/// nothing is left to refund or the key was used for another refund,
-/// `PAYMENT_FAILED` when the provider refuses.
+/// nothing is left to refund, another refund of the order is under way or
+/// the key was used for another refund, `PAYMENT_FAILED` when the provider
+/// refuses (and again for a retry with the same key).
 pub async fn refund<C: ConnectionTrait + TransactionTrait>(
     cx: &OrderContext<'_, C>,
     actor: &Actor,
@@ -749,14 +759,24 @@ pub async fn refund<C: ConnectionTrait + TransactionTrait>(
         return Err(Error::Forbidden);
     }
     let digest = digest(&[order_id.to_string().as_str(), &format!("{lines:?}")]);
-    if let Some(existing) = find_attempt(cx.db, PaymentKind::Refund, &key).await? {
-        if existing.order_id != order_id || existing.request_digest != digest {
+    let earlier = find_attempt(cx.db, PaymentKind::Refund, &key).await?;
+    if let Some(earlier) = &earlier {
+        if earlier.order_id != order_id || earlier.request_digest != digest {
             return Err(Error::Conflict(
                 "this idempotencyKey was already used for a different refund",
             ));
         }
-        if existing.status == PaymentStatus::Succeeded {
-            return reload(cx.db, order_id).await;
+        match earlier.status {
+            PaymentStatus::Succeeded => return reload(cx.db, order_id).await,
+            PaymentStatus::Failed => {
+                return Err(Error::PaymentFailed {
+                    reason: earlier
+                        .failure_code
+                        .clone()
+                        .unwrap_or_else(|| "declined".to_owned()),
+                });
+            }
+            PaymentStatus::Pending => {}
         }
     }
     if !matches!(found.status, OrderStatus::Paid | OrderStatus::Fulfilled) {
@@ -764,14 +784,160 @@ pub async fn refund<C: ConnectionTrait + TransactionTrait>(
             "only a paid or fulfilled order can be refunded",
         ));
     }
-    let items = orders::items_of(cx.db, order_id).await?;
-    let units: Vec<(Uuid, i64)> = match &lines {
+    let charge = payment::Entity::find()
+        .filter(payment::Column::OrderId.eq(order_id))
+        .filter(payment::Column::Kind.eq(PaymentKind::Charge))
+        .filter(payment::Column::Status.eq(PaymentStatus::Succeeded))
+        .one(cx.db)
+        .await?
+        .ok_or_else(|| Error::internal("paid order without a successful charge"))?;
+    let (attempt, units) = claim_for_refund(cx, &found, earlier, lines, key, digest).await?;
+    let request = RefundRequest {
+        idempotency_key: attempt.idempotency_key.clone(),
+        charge_reference: charge.provider_reference.unwrap_or_default(),
+        amount_minor: attempt.amount_minor,
+        currency: found.currency.clone(),
+    };
+    let timeout = Duration::from_millis(cx.billing.payment_timeout_ms);
+    let outcome = match tokio::time::timeout(timeout, cx.provider.refund(request)).await {
+        Ok(Ok(outcome)) => Ok(outcome),
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, order = %order_id, "payment provider failed a refund");
+            Err("provider_error")
+        }
+        Err(_) => Err("timeout"),
+    };
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        // The outcome is unknown: ask once what became of the key.
+        Err(reason) => {
+            match tokio::time::timeout(timeout, cx.provider.lookup(&attempt.idempotency_key)).await
+            {
+                Ok(Ok(Some(outcome))) => outcome,
+                // The provider never saw it: nothing moved.
+                Ok(Ok(None)) => ChargeOutcome::Declined {
+                    code: reason.to_owned(),
+                },
+                // Still unknown: the attempt keeps the order until its key
+                // is retried.
+                _ => {
+                    return Err(Error::PaymentFailed {
+                        reason: reason.to_owned(),
+                    });
+                }
+            }
+        }
+    };
+    match outcome {
+        ChargeOutcome::Succeeded { reference } => {
+            record_refund(cx, &found, &attempt, &units, &reference).await
+        }
+        ChargeOutcome::Declined { code } => {
+            let now = chrono::Utc::now();
+            let txn = cx.db.begin().await?;
+            let mut fail = Query::update();
+            fail.table(payment::Entity)
+                .value(payment::Column::Status, PaymentStatus::Failed)
+                .value(payment::Column::FailureCode, code.as_str())
+                .value(payment::Column::UpdatedAt, now)
+                .and_where(Expr::col(payment::Column::Id).eq(attempt.id))
+                .and_where(Expr::col(payment::Column::Status).eq(PaymentStatus::Pending));
+            txn.execute(&fail).await?;
+            txn.execute(&release_claim(order_id, attempt.id)).await?;
+            txn.commit().await?;
+            Err(Error::PaymentFailed { reason: code })
+        }
+    }
+}
+
+/// Claims `found` for a refund and checks what it asks against what is
+/// left, in one transaction: the units to refund and the attempt (`earlier`,
+/// when the same key is retried) that holds the claim.
+async fn claim_for_refund<C: ConnectionTrait + TransactionTrait>(
+    cx: &OrderContext<'_, C>,
+    found: &order::Model,
+    earlier: Option<payment::Model>,
+    lines: Option<Vec<(Uuid, i64)>>,
+    key: String,
+    digest: String,
+) -> Result<(payment::Model, Vec<(Uuid, i64)>), Error> {
+    let attempt_id = earlier.as_ref().map_or_else(new_id, |attempt| attempt.id);
+    let txn = cx.db.begin().await?;
+    // On PostgreSQL the update locks the order's row: a refund that comes
+    // second waits for this transaction, then finds the order claimed.
+    let mut claim = Query::update();
+    claim
+        .table(order::Entity)
+        .value(order::Column::PaymentAttemptId, attempt_id)
+        .and_where(Expr::col(order::Column::Id).eq(found.id))
+        .and_where(
+            Expr::col(order::Column::Status).is_in([OrderStatus::Paid, OrderStatus::Fulfilled]),
+        )
+        .and_where(
+            Expr::col(order::Column::PaymentAttemptId)
+                .is_null()
+                .or(Expr::col(order::Column::PaymentAttemptId).eq(attempt_id)),
+        );
+    if txn.execute(&claim).await?.rows_affected() != 1 {
+        txn.rollback().await?;
+        let current = reload(cx.db, found.id).await?;
+        return Err(Error::Conflict(
+            if matches!(current.status, OrderStatus::Paid | OrderStatus::Fulfilled) {
+                "another refund of this order is under way; try again once it is done"
+            } else {
+                "only a paid or fulfilled order can be refunded"
+            },
+        ));
+    }
+    let items = orders::items_of(&txn, found.id).await?;
+    let checked = units_to_refund(&items, lines).and_then(|(units, amount)| match &earlier {
+        // Nothing else could refund the order while this attempt held it.
+        Some(earlier) if earlier.amount_minor != amount => Err(Error::internal(
+            "a pending refund no longer matches what is left of its order",
+        )),
+        _ => Ok((units, amount)),
+    });
+    let (units, amount) = match checked {
+        Ok(checked) => checked,
+        Err(err) => {
+            txn.rollback().await?;
+            return Err(err);
+        }
+    };
+    let attempt = match earlier {
+        Some(earlier) => earlier,
+        None => payment::Entity::insert(pending_attempt(
+            attempt_id,
+            found,
+            PaymentKind::Refund,
+            key,
+            digest,
+            amount,
+            chrono::Utc::now(),
+        ))
+        .exec_with_returning(&txn)
+        .await
+        .map_err(crate::error::on_unique_violation(
+            "a refund with this idempotencyKey is in progress",
+        ))?,
+    };
+    txn.commit().await?;
+    Ok((attempt, units))
+}
+
+/// The units a refund asks for (`lines`, or all that is left) and what
+/// they cost, checked against what is left of each line of `items`.
+fn units_to_refund(
+    items: &[chatshop_entity::order_item::Model],
+    lines: Option<Vec<(Uuid, i64)>>,
+) -> Result<(Vec<(Uuid, i64)>, i64), Error> {
+    let units: Vec<(Uuid, i64)> = match lines {
         None => items
             .iter()
             .map(|i| (i.id, i.quantity - i.refunded_quantity))
             .filter(|(_, q)| *q > 0)
             .collect(),
-        Some(lines) => lines.clone(),
+        Some(lines) => lines,
     };
     let mut amount: i64 = 0;
     for (item_id, quantity) in &units {
@@ -795,55 +961,32 @@ pub async fn refund<C: ConnectionTrait + TransactionTrait>(
     if amount == 0 {
         return Err(Error::Conflict("nothing is left to refund"));
     }
-    let charge = payment::Entity::find()
-        .filter(payment::Column::OrderId.eq(order_id))
-        .filter(payment::Column::Kind.eq(PaymentKind::Charge))
-        .filter(payment::Column::Status.eq(PaymentStatus::Succeeded))
-        .one(cx.db)
-        .await?
-        .ok_or_else(|| Error::internal("paid order without a successful charge"))?;
-    let now = chrono::Utc::now();
-    let attempt = match find_attempt(cx.db, PaymentKind::Refund, &key).await? {
-        Some(existing) => existing,
-        None => payment::Entity::insert(pending_attempt(
-            new_id(),
-            &found,
-            PaymentKind::Refund,
-            key.clone(),
-            digest,
-            amount,
-            now,
-        ))
-        .exec_with_returning(cx.db)
-        .await
-        .map_err(crate::error::on_unique_violation(
-            "a refund with this idempotencyKey is in progress",
-        ))?,
-    };
-    let request = RefundRequest {
-        idempotency_key: key,
-        charge_reference: charge.provider_reference.unwrap_or_default(),
-        amount_minor: attempt.amount_minor,
-        currency: found.currency.clone(),
-    };
-    let timeout = Duration::from_millis(cx.billing.payment_timeout_ms);
-    let reference = match tokio::time::timeout(timeout, cx.provider.refund(request)).await {
-        Ok(Ok(ChargeOutcome::Succeeded { reference })) => reference,
-        Ok(Ok(ChargeOutcome::Declined { code })) => {
-            return Err(Error::PaymentFailed { reason: code });
-        }
-        Ok(Err(_)) => {
-            return Err(Error::PaymentFailed {
-                reason: "provider_error".to_owned(),
-            });
-        }
-        Err(_) => {
-            return Err(Error::PaymentFailed {
-                reason: "timeout".to_owned(),
-            });
-        }
-    };
+    Ok((units, amount))
+}
 
+/// Gives back the claim `attempt_id` holds on an order.
+fn release_claim(order_id: Uuid, attempt_id: Uuid) -> sea_orm::sea_query::UpdateStatement {
+    let mut release = Query::update();
+    release
+        .table(order::Entity)
+        .value(order::Column::PaymentAttemptId, Option::<Uuid>::None)
+        .and_where(Expr::col(order::Column::Id).eq(order_id))
+        .and_where(Expr::col(order::Column::PaymentAttemptId).eq(attempt_id));
+    release
+}
+
+/// Records a refund the provider made: the attempt, the refunded units and
+/// amount, the order's status, the stock of an order not yet handed over,
+/// a notice in the conversation; then tells everyone. A second caller with
+/// the same key finds the attempt recorded and gets the order as it is.
+async fn record_refund<C: ConnectionTrait + TransactionTrait>(
+    cx: &OrderContext<'_, C>,
+    found: &order::Model,
+    attempt: &payment::Model,
+    units: &[(Uuid, i64)],
+    reference: &str,
+) -> Result<order::Model, Error> {
+    let now = chrono::Utc::now();
     let txn = cx.db.begin().await?;
     let mut succeed = Query::update();
     succeed
@@ -855,9 +998,9 @@ pub async fn refund<C: ConnectionTrait + TransactionTrait>(
         .and_where(Expr::col(payment::Column::Status).eq(PaymentStatus::Pending));
     if txn.execute(&succeed).await?.rows_affected() != 1 {
         txn.rollback().await?;
-        return reload(cx.db, order_id).await;
+        return reload(cx.db, found.id).await;
     }
-    for (item_id, quantity) in &units {
+    for (item_id, quantity) in units {
         let mut line = Query::update();
         line.table(chatshop_entity::order_item::Entity)
             .value(
@@ -867,25 +1010,32 @@ pub async fn refund<C: ConnectionTrait + TransactionTrait>(
             .and_where(Expr::col(chatshop_entity::order_item::Column::Id).eq(*item_id));
         txn.execute(&line).await?;
     }
-    let refunded_total = found.refunded_minor + attempt.amount_minor;
-    let mut update = Query::update();
-    update
-        .table(order::Entity)
-        .value(order::Column::RefundedMinor, refunded_total)
-        .value(order::Column::UpdatedAt, now)
-        .and_where(Expr::col(order::Column::Id).eq(order_id));
-    if refunded_total >= found.total_minor {
-        update.value(order::Column::Status, OrderStatus::Refunded);
+    // Written first so that, on PostgreSQL, the row is locked before it is
+    // read below: a fulfilment cannot slip in between.
+    let mut refunded = release_claim(found.id, attempt.id);
+    refunded
+        .value(
+            order::Column::RefundedMinor,
+            Expr::col(order::Column::RefundedMinor).add(attempt.amount_minor),
+        )
+        .value(order::Column::UpdatedAt, now);
+    txn.execute(&refunded).await?;
+    let current = reload(&txn, found.id).await?;
+    if current.refunded_minor >= current.total_minor {
+        let mut done = Query::update();
+        done.table(order::Entity)
+            .value(order::Column::Status, OrderStatus::Refunded)
+            .and_where(Expr::col(order::Column::Id).eq(found.id));
+        txn.execute(&done).await?;
     }
-    txn.execute(&update).await?;
-    if found.status == OrderStatus::Paid {
+    if current.status == OrderStatus::Paid {
         // Not handed over yet: the units can be sold again.
-        restock_lines(&txn, &units).await?;
+        restock_lines(&txn, units).await?;
     }
     let currency = Currency::from_stored(&found.currency)?;
     let notice = post_notice(
         &txn,
-        &found,
+        found,
         &format!(
             "Refunded {} {}.",
             format_decimal(attempt.amount_minor, currency.exponent()),
@@ -894,7 +1044,7 @@ pub async fn refund<C: ConnectionTrait + TransactionTrait>(
     )
     .await?;
     txn.commit().await?;
-    let updated = reload(cx.db, order_id).await?;
+    let updated = reload(cx.db, found.id).await?;
     publish_with_message(cx.events, &updated, Some(notice)).await;
     Ok(updated)
 }

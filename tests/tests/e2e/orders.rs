@@ -812,6 +812,160 @@ async fn transitions_follow_the_state_machine_and_stock_follows() {
     assert_eq!(shop.stock(&mug).await, 8);
 }
 
+/// A provider whose refunds take a while, so that refunds sent together
+/// are all under way at once.
+#[derive(Clone)]
+struct SlowRefunds(TestPaymentProvider);
+
+#[async_trait::async_trait]
+impl chatshop::PaymentProvider for SlowRefunds {
+    async fn charge(
+        &self,
+        request: chatshop::ChargeRequest,
+    ) -> Result<chatshop::ChargeOutcome, chatshop::ProviderError> {
+        self.0.charge(request).await
+    }
+
+    async fn lookup(
+        &self,
+        idempotency_key: &str,
+    ) -> Result<Option<chatshop::ChargeOutcome>, chatshop::ProviderError> {
+        self.0.lookup(idempotency_key).await
+    }
+
+    async fn refund(
+        &self,
+        request: chatshop::RefundRequest,
+    ) -> Result<chatshop::ChargeOutcome, chatshop::ProviderError> {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        self.0.refund(request).await
+    }
+}
+
+/// Two agents refunding the same order at once (or one double click with a
+/// fresh key each time): the money and the stock go back once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refunds_sent_at_once_pay_back_and_restock_each_unit_once() {
+    let provider = TestPaymentProvider::new();
+    let slow = SlowRefunds(provider.clone());
+    let app = TestApp::spawn_with_builder(|_| {}, |builder| builder.payment_provider(slow)).await;
+    let shop = Arc::new(shop_on(app).await);
+    let mug = shop.product("Mug", "9.00", Some(10)).await;
+    let (customer, conversation_id) = shop.customer("customer@example.com").await;
+    let order = shop
+        .paid_order(
+            &customer,
+            &conversation_id,
+            json!([{ "productId": mug, "quantity": 3 }]),
+        )
+        .await;
+    assert_eq!(shop.stock(&mug).await, 7);
+    let refund = "mutation($input: RefundOrderInput!) { refundOrder(input: $input) { order { status refunded { amount } items { refundedQuantity } } } }";
+
+    // Whole-order refunds, each with its own key.
+    let outcomes = all_at_once(0..4, |i| {
+        let (shop, order) = (shop.clone(), order.clone());
+        async move {
+            shop.app
+                .gql(refund)
+                .vars(json!({ "input": { "orderId": order, "idempotencyKey": format!("whole-{i}") } }))
+                .as_user(&shop.owner)
+                .send()
+                .await
+        }
+    })
+    .await;
+    let (done, refused): (Vec<_>, Vec<_>) = outcomes.iter().partition(|r| r.errors().is_empty());
+    assert_eq!(done.len(), 1, "one refund went through");
+    assert_eq!(
+        done[0].ok()["refundOrder"]["order"],
+        json!({ "status": "REFUNDED", "refunded": { "amount": "27.00" }, "items": [{ "refundedQuantity": 3 }] })
+    );
+    for refusal in &refused {
+        assert_eq!(refusal.code(), "CONFLICT", "{}", refusal.body);
+    }
+    assert_eq!(provider.refunds(), 1);
+    assert_eq!(provider.net_minor(), 0);
+    assert_eq!(shop.stock(&mug).await, 10, "the three units came back once");
+    // The order is free again: a later refund is told nothing is left.
+    let later = shop
+        .app
+        .gql(refund)
+        .vars(json!({ "input": { "orderId": order, "idempotencyKey": "later" } }))
+        .as_user(&shop.owner)
+        .send()
+        .await;
+    assert_eq!(later.code(), "CONFLICT", "{}", later.body);
+
+    // Two refunds of two units each on a line of three: one goes through;
+    // the other, retried with its key once the first is done, finds one left.
+    let second = shop
+        .paid_order(
+            &customer,
+            &conversation_id,
+            json!([{ "productId": mug, "quantity": 3 }]),
+        )
+        .await;
+    let view = shop
+        .app
+        .gql("query($id: ID!) { order(id: $id) { items { id } } }")
+        .vars(json!({ "id": second }))
+        .as_user(&shop.owner)
+        .send()
+        .await;
+    let line = view.ok()["order"]["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let two_units = |key: &str| json!({ "input": { "orderId": second, "items": [{ "orderItemId": line, "quantity": 2 }], "idempotencyKey": key } });
+    let outcomes = all_at_once(["two-a", "two-b"], |key| {
+        let (shop, vars) = (shop.clone(), two_units(key));
+        async move {
+            let response = shop
+                .app
+                .gql(refund)
+                .vars(vars)
+                .as_user(&shop.owner)
+                .send()
+                .await;
+            (key, response)
+        }
+    })
+    .await;
+    let refused: Vec<_> = outcomes
+        .iter()
+        .filter(|(_, response)| !response.errors().is_empty())
+        .collect();
+    assert_eq!(refused.len(), 1, "one of the two went through");
+    let (refused_key, refusal) = refused[0];
+    assert_eq!(refusal.code(), "CONFLICT", "{}", refusal.body);
+    let retried = shop
+        .app
+        .gql(refund)
+        .vars(two_units(refused_key))
+        .as_user(&shop.owner)
+        .send()
+        .await;
+    assert_eq!(retried.code(), "BAD_USER_INPUT", "{}", retried.body);
+    assert_eq!(provider.refunds(), 2);
+    assert_eq!(
+        shop.stock(&mug).await,
+        9,
+        "two of the three units came back"
+    );
+    let left = shop
+        .app
+        .gql("query($id: ID!) { order(id: $id) { status refunded { amount } items { refundedQuantity } } }")
+        .vars(json!({ "id": second }))
+        .as_user(&shop.owner)
+        .send()
+        .await;
+    assert_eq!(
+        left.ok()["order"],
+        json!({ "status": "PAID", "refunded": { "amount": "18.00" }, "items": [{ "refundedQuantity": 2 }] })
+    );
+}
+
 /// The uuid inside a global id (`base64url("Kind:uuid")`).
 fn uuid_of(global_id: &str) -> uuid::Uuid {
     use base64::Engine;
