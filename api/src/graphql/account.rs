@@ -17,7 +17,9 @@ impl AccountQuery {
     /// The signed-in user; `null` when the request carries no token.
     async fn me(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let state = ctx.state()?;
-        Ok(users::me(&state.db, ctx.actor()).await?.map(User))
+        Ok(users::me(&state.db, ctx.actor())
+            .await?
+            .map(User::with_email))
     }
 }
 
@@ -107,6 +109,6 @@ fn session(state: &AppState, user: chatshop_entity::user::Model) -> Result<AuthP
     Ok(AuthPayload {
         token: issued.token,
         expires_at,
-        user: User(user),
+        user: User::with_email(user),
     })
 }

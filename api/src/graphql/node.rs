@@ -25,7 +25,7 @@ impl NodeQuery {
         Ok(match kind {
             NodeKind::User => users::get_visible(&state.db, actor, uuid)
                 .await?
-                .map(|u| Node::User(User(u))),
+                .map(|u| Node::User(User::with_email(u))),
             NodeKind::Shop => shops::get(&state.db, uuid)
                 .await?
                 .map(|s| Node::Shop(Shop(s))),

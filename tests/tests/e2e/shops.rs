@@ -293,3 +293,52 @@ async fn node_resolves_global_ids_and_refuses_malformed_ones() {
         .await;
     assert_eq!(wrong_kind.code(), "BAD_USER_INPUT");
 }
+
+/// An assigned agent is shown to the customer by name, and in full to the
+/// agent's colleagues; a stranger sees no conversation at all.
+#[tokio::test]
+async fn a_customer_sees_the_assigned_agents_name_not_their_email() {
+    let app = TestApp::spawn().await;
+    let staff = app.shop_with_agent().await;
+    let customer = app.sign_up("customer@example.com").await;
+    let conversation_id = app.start_conversation(&customer, &staff.shop_id).await;
+    let assigned = app
+        .gql("mutation($input: UpdateConversationInput!) { updateConversation(input: $input) { conversation { assignedAgent { id } } } }")
+        .vars(json!({ "input": { "conversationId": conversation_id, "assignedAgentId": staff.agent.id } }))
+        .as_user(&staff.owner)
+        .send()
+        .await;
+    assert_eq!(
+        assigned.ok()["updateConversation"]["conversation"]["assignedAgent"]["id"],
+        staff.agent.id
+    );
+    let view = "query($id: ID!) { conversation(id: $id) { assignedAgent { id email } customer { email } } }";
+    let as_customer = app
+        .gql(view)
+        .vars(json!({ "id": conversation_id }))
+        .as_user(&customer)
+        .send()
+        .await;
+    assert_eq!(
+        as_customer.ok()["conversation"],
+        json!({ "assignedAgent": { "id": staff.agent.id, "email": null }, "customer": { "email": customer.email } })
+    );
+    let as_owner = app
+        .gql(view)
+        .vars(json!({ "id": conversation_id }))
+        .as_user(&staff.owner)
+        .send()
+        .await;
+    assert_eq!(
+        as_owner.ok()["conversation"],
+        json!({ "assignedAgent": { "id": staff.agent.id, "email": staff.agent.email }, "customer": { "email": customer.email } })
+    );
+    let stranger = app.sign_up("stranger@example.com").await;
+    let as_stranger = app
+        .gql(view)
+        .vars(json!({ "id": conversation_id }))
+        .as_user(&stranger)
+        .send()
+        .await;
+    assert_eq!(as_stranger.ok()["conversation"], json!(null));
+}

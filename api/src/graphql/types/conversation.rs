@@ -46,7 +46,8 @@ impl Conversation {
             .one(&state.db)
             .await
             .map_err(crate::Error::from)?;
-        Ok(found.map(User))
+        // Seen by the customer themselves or by the shop's staff.
+        Ok(found.map(User::with_email))
     }
 
     /// The channel it happens on.
@@ -88,7 +89,12 @@ impl Conversation {
             .one(&state.db)
             .await
             .map_err(crate::Error::from)?;
-        Ok(found.map(User))
+        // The customer sees who answers them, not how to reach them
+        // elsewhere; the shop's staff see their colleague in full.
+        Ok(found.map(match self.side {
+            Side::Customer => User::without_email,
+            Side::Business(_) => User::with_email,
+        }))
     }
 
     /// The highest `seq` so far (0 before the first message).

@@ -141,7 +141,7 @@ pub(crate) struct ShopMember {
 impl ShopMember {
     /// The member.
     async fn user(&self) -> User {
-        User(self.account.clone())
+        User::with_email(self.account.clone())
     }
 
     /// What they may do in the shop.
