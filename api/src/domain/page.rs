@@ -1,7 +1,9 @@
 //! Keyset pagination, in the shape of Relay's `first/after/last/before`.
 //!
-//! Every list is ordered by a time-ordered uuid (v7), so a cursor is simply the
-//! id of the last row seen: stable under inserts, and an index seek in SQL.
+//! A cursor is the id of the last row seen: stable under inserts, and an
+//! index seek in SQL. Lists are ordered by that time-ordered uuid (v7), but
+//! for a conversation's history, read in `seq` order and cut at the `seq` of
+//! the message its cursor names.
 
 use uuid::Uuid;
 

@@ -660,12 +660,17 @@ pub async fn history(
 ) -> Result<Page<message::Model>, Error> {
     let mut select =
         message::Entity::find().filter(message::Column::ConversationId.eq(conversation_id));
-    // Cursors are message ids (time-ordered); "forward" here means older.
+    // Cursors are message ids; "forward" here means older. A page is cut at
+    // its cursor's `seq`, the order history is read in: ids are drawn before
+    // a message gets its `seq`, so two sent at once can have them the other
+    // way round, and cutting by id would skip or repeat one.
     if let Some(after) = page.after {
-        select = select.filter(message::Column::Id.lt(after));
+        let seq = seq_of_cursor(db, conversation_id, after, "after").await?;
+        select = select.filter(message::Column::Seq.lt(seq));
     }
     if let Some(before) = page.before {
-        select = select.filter(message::Column::Id.gt(before));
+        let seq = seq_of_cursor(db, conversation_id, before, "before").await?;
+        select = select.filter(message::Column::Seq.gt(seq));
     }
     select = match page.direction {
         Direction::Forward => select.order_by_desc(message::Column::Seq),
@@ -673,6 +678,26 @@ pub async fn history(
     };
     let rows = all_in_order(select.limit(page.limit.saturating_add(1)), db).await?;
     Ok(page.finish(rows))
+}
+
+/// The `seq` of the message a history cursor names.
+///
+/// # Errors
+/// `BAD_USER_INPUT` on `field` when no message of the conversation has it.
+async fn seq_of_cursor(
+    db: &impl ConnectionTrait,
+    conversation_id: Uuid,
+    cursor: Uuid,
+    field: &'static str,
+) -> Result<i64, Error> {
+    message::Entity::find_by_id(cursor)
+        .filter(message::Column::ConversationId.eq(conversation_id))
+        .select_only()
+        .column(message::Column::Seq)
+        .into_tuple::<i64>()
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::invalid(field, "no message of this conversation has this cursor"))
 }
 
 /// Messages with `from <= seq <= to`, oldest first, at most [`MAX_BATCH`].

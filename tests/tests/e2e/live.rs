@@ -1006,3 +1006,87 @@ async fn a_membership_removed_behind_chatshops_back_stops_sends_within_a_second(
         .await;
     assert_eq!(refused.code(), "NOT_FOUND");
 }
+
+/// History pages are cut where the reader left off in `seq` order, even
+/// when two messages sent at once drew their ids the other way round.
+#[tokio::test]
+async fn history_pages_follow_seq_even_when_ids_do_not() {
+    use chatshop_entity::message;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+
+    let scene = scene().await;
+    let conversation_id = scene.start().await;
+    for text in ["one", "two", "three"] {
+        scene.send(&scene.customer, &conversation_id, text).await;
+    }
+    // The second message gets an id newer than the third's, as a send that
+    // drew its id first but reached the writer last would.
+    message::Entity::update_many()
+        .col_expr(message::Column::Id, Expr::value(uuid::Uuid::now_v7()))
+        .filter(message::Column::Seq.eq(2))
+        .exec(scene.app.chatshop.database())
+        .await
+        .unwrap();
+    let page = "query($id: ID!, $first: Int, $after: String, $last: Int, $before: String) { conversation(id: $id) { messages(first: $first, after: $after, last: $last, before: $before) { edges { cursor node { seq } } } } }";
+    let walk = |forward: bool| {
+        let (scene, conversation_id) = (&scene, conversation_id.clone());
+        async move {
+            let mut seqs = Vec::new();
+            let mut cursor: Option<String> = None;
+            for _ in 0..3 {
+                let vars = if forward {
+                    json!({ "id": conversation_id, "first": 1, "after": cursor })
+                } else {
+                    json!({ "id": conversation_id, "last": 1, "before": cursor })
+                };
+                let response = scene
+                    .app
+                    .gql(page)
+                    .vars(vars)
+                    .as_user(&scene.customer)
+                    .send()
+                    .await;
+                let edge = &response.ok()["conversation"]["messages"]["edges"][0];
+                seqs.push(edge["node"]["seq"].as_i64().unwrap());
+                cursor = Some(edge["cursor"].as_str().unwrap().to_owned());
+            }
+            seqs
+        }
+    };
+    assert_eq!(walk(true).await, [3, 2, 1], "newest first, back in time");
+    assert_eq!(
+        walk(false).await,
+        [1, 2, 3],
+        "oldest first, forward in time"
+    );
+
+    // A cursor of another conversation's message is refused, not read as
+    // a point in this one's history.
+    let other = scene
+        .app
+        .start_conversation(
+            &scene.app.sign_up("other@example.com").await,
+            &scene.shop_id,
+        )
+        .await;
+    let cursor = scene
+        .app
+        .gql(page)
+        .vars(json!({ "id": conversation_id, "first": 1 }))
+        .as_user(&scene.owner)
+        .send()
+        .await
+        .ok()["conversation"]["messages"]["edges"][0]["cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let foreign = scene
+        .app
+        .gql(page)
+        .vars(json!({ "id": other, "first": 1, "after": cursor }))
+        .as_user(&scene.owner)
+        .send()
+        .await;
+    assert_eq!(foreign.code(), "BAD_USER_INPUT", "{}", foreign.body);
+    assert_eq!(foreign.field().as_deref(), Some("after"));
+}
