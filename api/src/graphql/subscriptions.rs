@@ -52,6 +52,10 @@ const GAP_WAIT: Duration = Duration::from_millis(50);
 /// the database instead.
 const MAX_EARLY: usize = 64;
 
+/// How many of a conversation's orders a whole-conversation `orderEvents`
+/// subscriber that fell behind is sent again, the last changed first.
+const RESYNC_ORDERS: u64 = 100;
+
 /// What happened to a message.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum MessageEventType {
@@ -307,6 +311,8 @@ impl Subscription {
     /// Changes of one order (`orderId`) or of every order in a conversation
     /// (`conversationId`): placed, paid, fulfilled, cancelled, refunded, and
     /// failed payment attempts. Give exactly one of the two. Participants only.
+    /// Each event is the order as it is now; a subscriber that fell behind is
+    /// sent the order again, or the conversation's 100 last changed orders.
     async fn order_events(
         &self,
         ctx: &Context<'_>,
@@ -320,21 +326,20 @@ impl Subscription {
         // every change committed from then on is heard. An order stays in
         // the conversation it was placed in, so reading it first says which
         // conversation to follow.
-        let (order_filter, mut events) = match (order_id, conversation_id) {
+        let (order_filter, conversation_id, mut events) = match (order_id, conversation_id) {
             (Some(id), None) => {
                 let order_id = ids::decode("orderId", NodeKind::Order, &id)?;
                 let found = Box::pin(orders::find(&state.db, order_id)).await?;
-                let events = state
-                    .topics
-                    .follow(Topic::Conversation(found.conversation_id));
+                let conversation_id = found.conversation_id;
+                let events = state.topics.follow(Topic::Conversation(conversation_id));
                 Box::pin(orders::access_to(&state.db, &actor, found)).await?;
-                (Some(order_id), events)
+                (Some(order_id), conversation_id, events)
             }
             (None, Some(id)) => {
                 let conversation_id = ids::decode("conversationId", NodeKind::Conversation, &id)?;
                 let events = state.topics.follow(Topic::Conversation(conversation_id));
                 Box::pin(conversations::access(&state.db, &actor, conversation_id)).await?;
-                (None, events)
+                (None, conversation_id, events)
             }
             _ => {
                 return Err(Error::invalid(
@@ -354,9 +359,11 @@ impl Subscription {
                 };
                 let order_ids = match event {
                     Event::OrderChanged { order_id, .. } => vec![order_id],
+                    // What it missed is unknown: the current state of the
+                    // order, or of the conversation's last changed orders.
                     Event::Resync => match order_filter {
                         Some(order_id) => vec![order_id],
-                        None => Vec::new(),
+                        None => Box::pin(orders::last_changed_in(&state.db, conversation_id, RESYNC_ORDERS)).await?,
                     },
                     _ => continue,
                 };

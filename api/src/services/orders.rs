@@ -914,6 +914,24 @@ pub async fn get(
     }
 }
 
+/// The ids of a conversation's orders, the last changed first, at most
+/// `limit`: what a subscriber that fell behind is sent again.
+pub(crate) async fn last_changed_in(
+    db: &impl ConnectionTrait,
+    conversation_id: Uuid,
+    limit: u64,
+) -> Result<Vec<Uuid>, Error> {
+    Ok(order::Entity::find()
+        .filter(order::Column::ConversationId.eq(conversation_id))
+        .order_by_desc(order::Column::UpdatedAt)
+        .limit(limit)
+        .select_only()
+        .column(order::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
 /// Filters of an order listing.
 #[derive(Debug, Default)]
 pub struct OrderFilter {

@@ -1122,3 +1122,78 @@ async fn subscribers_with_the_same_document_each_see_an_order_card_as_their_side
     assert_eq!(seen[0]["text"], "on its way");
     assert!(seen.iter().all(|m| *m == seen[0]), "{seen:?}");
 }
+
+/// An event bus that loses order events while told to, as a broker that
+/// dropped its connection does, until it announces `Resync`.
+struct LosesOrderEvents {
+    inner: chatshop::events::LocalEventBus,
+    losing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[async_trait::async_trait]
+impl chatshop::EventBus for LosesOrderEvents {
+    async fn publish(&self, event: chatshop::Event) {
+        let lost = matches!(event, chatshop::Event::OrderChanged { .. })
+            && self.losing.load(std::sync::atomic::Ordering::SeqCst);
+        if !lost {
+            self.inner.publish(event).await;
+        }
+    }
+
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<chatshop::Event> {
+        self.inner.subscribe()
+    }
+}
+
+/// A subscriber to a conversation's orders that may have missed events is
+/// sent the orders as they are now.
+#[tokio::test]
+async fn a_conversation_subscriber_that_missed_order_events_gets_the_orders_again() {
+    use chatshop::EventBus;
+
+    let inner = chatshop::events::LocalEventBus::new();
+    let losing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let bus = LosesOrderEvents {
+        inner: inner.clone(),
+        losing: losing.clone(),
+    };
+    let shop =
+        shop_on(TestApp::spawn_with_builder(|_| {}, |builder| builder.event_bus(bus)).await).await;
+    let mug = shop.product("Mug", "9.00", Some(5)).await;
+    let (customer, conversation_id) = shop.customer("customer@example.com").await;
+    let mut socket = shop.app.ws_as(&customer).await;
+    socket
+        .subscribe(
+            "o",
+            "subscription($id: ID!) { orderEvents(conversationId: $id) { id status } }",
+            json!({ "id": conversation_id }),
+        )
+        .await;
+    socket
+        .silent_for(std::time::Duration::from_millis(100))
+        .await;
+    let order = order_id(
+        &shop
+            .place(
+                &customer,
+                &conversation_id,
+                json!([{ "productId": mug, "quantity": 1 }]),
+            )
+            .await,
+    );
+    assert_eq!(
+        socket.next_payload("o").await["data"]["orderEvents"],
+        json!({ "id": order, "status": "PENDING_PAYMENT" })
+    );
+    losing.store(true, std::sync::atomic::Ordering::SeqCst);
+    let paid = shop.pay(&customer, &order, "tok_success", "pay-1").await;
+    assert_eq!(paid.ok()["payOrder"]["order"]["status"], "PAID");
+    socket
+        .silent_for(std::time::Duration::from_millis(200))
+        .await;
+    inner.publish(chatshop::Event::Resync).await;
+    assert_eq!(
+        socket.next_payload("o").await["data"]["orderEvents"],
+        json!({ "id": order, "status": "PAID" })
+    );
+}
