@@ -127,6 +127,9 @@ mod tests {
         )
         .await
         .expect("the writing pool");
+        // From before the first commit: the checkpoint it schedules comes
+        // `AFTER_COMMIT` later, possibly after every insert below is done.
+        let written = std::time::Instant::now();
         sqlx::query("CREATE TABLE notes (body TEXT NOT NULL)")
             .execute(&writer)
             .await
@@ -134,7 +137,6 @@ mod tests {
         let file_size = || std::fs::metadata(&file).expect("the database file").len();
         // 400 kB in a hundred commits: a hundred pages, far below the
         // writer's own threshold.
-        let written = std::time::Instant::now();
         for _ in 0..100 {
             sqlx::query("INSERT INTO notes (body) VALUES (?)")
                 .bind("x".repeat(4_000))
