@@ -54,6 +54,11 @@ struct BillingUsage {
     platform_fees: Money,
     /// Orders paid in the period.
     paid_orders: i64,
+    /// What refunds made in the period gave back of the platform's cut (the
+    /// shop's currency): `platformFees` less this is what the period owes.
+    platform_fees_returned: Money,
+    /// Refunds made in the period.
+    refunds: i64,
     /// Conversation hosting: free.
     hosting: Money,
 }
@@ -65,6 +70,8 @@ enum InvoiceLineKind {
     Messages,
     /// The platform's cut of payments.
     PlatformFees,
+    /// What refunds gave back of the platform's cut (a negative amount).
+    PlatformFeesReturned,
     /// Conversation hosting (free).
     Hosting,
 }
@@ -76,7 +83,7 @@ struct InvoiceLine {
     kind: InvoiceLineKind,
     /// The message category, for message lines.
     category: Option<MessageCategory>,
-    /// Messages delivered, orders paid, or 1 for hosting.
+    /// Messages delivered, orders paid, refunds made, or 1 for hosting.
     quantity: i64,
     /// The amount, exact to the micro-unit.
     amount: Money,
@@ -153,6 +160,7 @@ fn invoice_line(line: chatshop_entity::invoice_line::Model) -> InvoiceLine {
     let kind = match line.kind.as_str() {
         "MESSAGES" => InvoiceLineKind::Messages,
         "PLATFORM_FEES" => InvoiceLineKind::PlatformFees,
+        "PLATFORM_FEES_RETURNED" => InvoiceLineKind::PlatformFeesReturned,
         _ => InvoiceLineKind::Hosting,
     };
     let category = line.category.as_deref().and_then(|name| {
@@ -217,6 +225,11 @@ impl BillingQuery {
             messages_total,
             platform_fees: Money::from_micro(usage.platform_fees_micro, usage.currency.code()),
             paid_orders: usage.paid_orders,
+            platform_fees_returned: Money::from_micro(
+                usage.platform_fees_returned_micro,
+                usage.currency.code(),
+            ),
+            refunds: usage.refunds,
             hosting: Money::from_micro(0, RATE_CURRENCY),
         })
     }

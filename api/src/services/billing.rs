@@ -8,11 +8,11 @@
 
 use std::collections::BTreeMap;
 
-use chatshop_entity::enums::{MessageCategory, OrderStatus, ShopRole};
-use chatshop_entity::{invoice, invoice_line, message, order, rate_change, usage_record};
+use chatshop_entity::enums::{MessageCategory, OrderStatus, PaymentKind, PaymentStatus, ShopRole};
+use chatshop_entity::{invoice, invoice_line, message, order, payment, rate_change, usage_record};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    TransactionSession, TransactionTrait,
+    QuerySelect, TransactionSession, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -204,6 +204,11 @@ pub struct Usage {
     pub platform_fees_micro: i64,
     /// Orders paid in the period.
     pub paid_orders: i64,
+    /// What refunds made in the period gave back of the platform fees,
+    /// micro-units of `currency`.
+    pub platform_fees_returned_micro: i64,
+    /// Refunds made in the period.
+    pub refunds: i64,
     /// The shop's currency.
     pub currency: Currency,
 }
@@ -290,14 +295,92 @@ async fn compute_usage(
         .iter()
         .map(|o| o.platform_fee_minor.saturating_mul(scale))
         .sum();
+    let (refunds, returned_minor) = fees_returned(db, shop_id, from, to).await?;
     Ok(Usage {
         from,
         to,
         categories: by_category.into_values().collect(),
         platform_fees_micro,
         paid_orders: i64::try_from(paid.len()).unwrap_or(i64::MAX),
+        platform_fees_returned_micro: returned_minor.saturating_mul(scale),
+        refunds,
         currency,
     })
+}
+
+/// How many refunds of a shop's orders went through between `from` and
+/// `to`, and what they gave back of the platform's fees, in minor units.
+/// Each refund gives back the growth of its order's [`fee_returned`] from
+/// before it to after it, so an order's refunds over every period add up
+/// to what `Order.platformFee` shows was given back.
+///
+/// [`fee_returned`]: crate::domain::order::fee_returned
+async fn fees_returned(
+    db: &impl ConnectionTrait,
+    shop_id: Uuid,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) -> Result<(i64, i64), Error> {
+    let succeeded_refunds = || {
+        payment::Entity::find()
+            .filter(payment::Column::Kind.eq(PaymentKind::Refund))
+            .filter(payment::Column::Status.eq(PaymentStatus::Succeeded))
+            .filter(payment::Column::UpdatedAt.lt(to))
+    };
+    let shop_orders = sea_orm::sea_query::Query::select()
+        .column(order::Column::Id)
+        .from(order::Entity)
+        .and_where(order::Column::ShopId.eq(shop_id))
+        .to_owned();
+    let refunded_orders: Vec<Uuid> = succeeded_refunds()
+        .filter(payment::Column::UpdatedAt.gte(from))
+        .filter(payment::Column::OrderId.in_subquery(shop_orders))
+        .select_only()
+        .column(payment::Column::OrderId)
+        .distinct()
+        .into_tuple()
+        .all(db)
+        .await?;
+    if refunded_orders.is_empty() {
+        return Ok((0, 0));
+    }
+    let orders: BTreeMap<Uuid, order::Model> = order::Entity::find()
+        .filter(order::Column::Id.is_in(refunded_orders.iter().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|o| (o.id, o))
+        .collect();
+    // Every refund of those orders up to `to`, the earlier ones included:
+    // what an order had refunded before says what a refund gives back.
+    let history = succeeded_refunds()
+        .filter(payment::Column::OrderId.is_in(refunded_orders))
+        .order_by_asc(payment::Column::UpdatedAt)
+        .order_by_asc(payment::Column::Id)
+        .all(db)
+        .await?;
+    let mut refunded_before: BTreeMap<Uuid, i64> = BTreeMap::new();
+    let (mut refunds, mut returned) = (0_i64, 0_i64);
+    for refund in history {
+        let Some(order) = orders.get(&refund.order_id) else {
+            continue;
+        };
+        let before = refunded_before.entry(order.id).or_insert(0);
+        let after = before.saturating_add(refund.amount_minor);
+        if refund.updated_at >= from {
+            let given_back = |refunded| {
+                crate::domain::order::fee_returned(
+                    order.platform_fee_minor,
+                    order.total_minor,
+                    refunded,
+                )
+            };
+            refunds += 1;
+            returned += given_back(after) - given_back(*before);
+        }
+        *before = after;
+    }
+    Ok((refunds, returned))
 }
 
 /// Closes a shop's billing period at `period_end`: an immutable invoice of
@@ -400,6 +483,17 @@ pub async fn close_period(
         currency.code(),
         "Platform fees on payments",
     ));
+    if usage.refunds > 0 {
+        lines.push(line(
+            invoice_id,
+            "PLATFORM_FEES_RETURNED",
+            None,
+            usage.refunds,
+            -usage.platform_fees_returned_micro,
+            currency.code(),
+            "Platform fees given back with refunds",
+        ));
+    }
     lines.push(line(
         invoice_id,
         "HOSTING",

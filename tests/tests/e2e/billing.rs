@@ -589,3 +589,107 @@ async fn retention_erases_only_hosted_message_bodies_old_enough() {
         json!([{ "seq": 1, "text": "", "redacted": true }, { "seq": 2, "text": "new words", "redacted": false }])
     );
 }
+
+/// A refund gives back its part of the platform fee: on the order, in the
+/// period's usage, and as a line of the period's invoice.
+#[tokio::test]
+async fn refunds_give_back_their_part_of_the_platform_fee() {
+    let scene = scene().await;
+    let product = scene
+        .app
+        .create_product(&scene.owner, &scene.shop_id, "Mug", "9.00", Some(5))
+        .await;
+    let placed = scene
+        .app
+        .gql("mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { order { id items { id } } } }")
+        .vars(json!({ "input": { "conversationId": scene.conversation_id, "items": [{ "productId": product, "quantity": 3 }] } }))
+        .as_user(&scene.customer)
+        .send()
+        .await;
+    let order = placed.ok()["placeOrder"]["order"].clone();
+    let (order_id, line_id) = (order["id"].clone(), order["items"][0]["id"].clone());
+    let paid = scene
+        .app
+        .gql("mutation($input: PayOrderInput!) { payOrder(input: $input) { order { status } } }")
+        .vars(json!({ "input": { "orderId": order_id, "paymentMethodToken": "tok_success", "idempotencyKey": "p1" } }))
+        .as_user(&scene.customer)
+        .send()
+        .await;
+    assert_eq!(paid.ok()["payOrder"]["order"]["status"], "PAID");
+    let refund = |items: Value, key: &str| {
+        let vars =
+            json!({ "input": { "orderId": order_id, "items": items, "idempotencyKey": key } });
+        let (app, owner) = (&scene.app, &scene.owner);
+        async move {
+            app.gql("mutation($input: RefundOrderInput!) { refundOrder(input: $input) { order { status refunded { amount } platformFee { amount } shopPayout { amount } } } }")
+                .vars(vars)
+                .as_user(owner)
+                .send()
+                .await
+        }
+    };
+    let fees = |usage: &Value| {
+        json!([
+            usage["platformFees"]["amount"],
+            usage["platformFeesReturned"]["amount"],
+            usage["refunds"]
+        ])
+    };
+    let usage_now = || async {
+        scene
+            .app
+            .gql("query($shopId: ID!, $from: DateTime!, $to: DateTime!) { billingUsage(shopId: $shopId, from: $from, to: $to) { platformFees { amount } platformFeesReturned { amount currencyCode } refunds } }")
+            .vars(json!({ "shopId": scene.shop_id, "from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z" }))
+            .as_user(&scene.owner)
+            .send()
+            .await
+    };
+
+    // 2.5 % of 27.00 is 0.68; a third of the order refunded gives back 0.22.
+    let one = refund(json!([{ "orderItemId": line_id, "quantity": 1 }]), "r1").await;
+    assert_eq!(
+        one.ok()["refundOrder"]["order"],
+        json!({ "status": "PAID", "refunded": { "amount": "9.00" }, "platformFee": { "amount": "0.46" }, "shopPayout": { "amount": "17.54" } })
+    );
+    assert_eq!(
+        fees(&usage_now().await.ok()["billingUsage"]),
+        json!(["0.680000", "0.220000", 1])
+    );
+    // The rest gives back the rest: nothing is kept of a whole refund.
+    let rest = refund(json!([{ "orderItemId": line_id, "quantity": 2 }]), "r2").await;
+    assert_eq!(
+        rest.ok()["refundOrder"]["order"],
+        json!({ "status": "REFUNDED", "refunded": { "amount": "27.00" }, "platformFee": { "amount": "0.00" }, "shopPayout": { "amount": "0.00" } })
+    );
+    assert_eq!(
+        fees(&usage_now().await.ok()["billingUsage"]),
+        json!(["0.680000", "0.680000", 2])
+    );
+
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let closed = scene
+        .app
+        .gql(CLOSE)
+        .vars(json!({ "input": { "shopId": scene.shop_id, "periodEnd": chrono_now_plus_ms(-1) } }))
+        .as_user(&scene.owner)
+        .send()
+        .await;
+    let invoice = &closed.ok()["closeBillingPeriod"]["invoice"];
+    let line = |kind: &str| {
+        invoice["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["kind"] == kind)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        line("PLATFORM_FEES"),
+        json!({ "kind": "PLATFORM_FEES", "category": null, "quantity": 1, "amount": { "amount": "0.680000", "currencyCode": "USD" } })
+    );
+    assert_eq!(
+        line("PLATFORM_FEES_RETURNED"),
+        json!({ "kind": "PLATFORM_FEES_RETURNED", "category": null, "quantity": 2, "amount": { "amount": "-0.680000", "currencyCode": "USD" } })
+    );
+}

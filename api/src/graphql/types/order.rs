@@ -27,6 +27,17 @@ impl Order {
             Currency::from_stored(&self.model.currency)?,
         ))
     }
+
+    /// The platform fee less what refunds gave back of it.
+    fn platform_fee_kept(&self) -> i64 {
+        let order = &self.model;
+        order.platform_fee_minor
+            - crate::domain::order::fee_returned(
+                order.platform_fee_minor,
+                order.total_minor,
+                order.refunded_minor,
+            )
+    }
 }
 
 /// An order placed in a conversation and paid in the chat. Amounts are in the
@@ -84,21 +95,23 @@ impl Order {
         self.money(self.model.total_minor)
     }
 
-    /// The platform's cut, taken from the shop's proceeds. Shop members only
-    /// (`null` for the customer).
+    /// The platform's cut, taken from the shop's proceeds; a refund gives
+    /// back its part of it (in proportion, rounded down; all of it with a
+    /// whole refund). Shop members only (`null` for the customer).
     async fn platform_fee(&self) -> Result<Option<Money>> {
         match self.side {
-            Side::Business(_) => Ok(Some(self.money(self.model.platform_fee_minor)?)),
+            Side::Business(_) => Ok(Some(self.money(self.platform_fee_kept())?)),
             Side::Customer => Ok(None),
         }
     }
 
-    /// What the shop receives: total minus the platform fee. Shop members only.
+    /// What the shop keeps: the total, less what was refunded and the
+    /// platform fee. Shop members only.
     async fn shop_payout(&self) -> Result<Option<Money>> {
         match self.side {
-            Side::Business(_) => Ok(Some(
-                self.money(self.model.total_minor - self.model.platform_fee_minor)?,
-            )),
+            Side::Business(_) => Ok(Some(self.money(
+                self.model.total_minor - self.model.refunded_minor - self.platform_fee_kept(),
+            )?)),
             Side::Customer => Ok(None),
         }
     }
