@@ -16,6 +16,7 @@ mod m20250101_000006_external_identities;
 mod m20250101_000007_message_seq_trigger;
 mod m20250101_000008_client_id_index_partial;
 mod m20250101_000009_message_conversation_check;
+mod m20250101_000010_invoice_period_start_unique;
 
 /// Runs Chatshop's migrations in order.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250101_000007_message_seq_trigger::Migration),
             Box::new(m20250101_000008_client_id_index_partial::Migration),
             Box::new(m20250101_000009_message_conversation_check::Migration),
+            Box::new(m20250101_000010_invoice_period_start_unique::Migration),
         ]
     }
 }

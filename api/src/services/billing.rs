@@ -385,11 +385,15 @@ async fn fees_returned(
 
 /// Closes a shop's billing period at `period_end`: an immutable invoice of
 /// everything since the previous invoice (or since the shop opened). Closing
-/// at the same end again returns the same invoice. Owners only.
+/// at the same end again returns the same invoice. Owners only. Periods
+/// closed at once, at different ends, follow one another: the later end
+/// gets the period after the earlier's, or an earlier end that comes second
+/// is refused.
 ///
 /// # Errors
 /// `FORBIDDEN` for anyone but an owner; `BAD_USER_INPUT` when `period_end` is
-/// in the future or not after the previous period's end.
+/// in the future or not after the previous period's end; `CONFLICT` when
+/// other closes kept colliding with this one.
 pub async fn close_period(
     db: &(impl ConnectionTrait + TransactionTrait),
     actor: &Actor,
@@ -397,13 +401,45 @@ pub async fn close_period(
     period_end: chrono::DateTime<chrono::Utc>,
 ) -> Result<invoice::Model, Error> {
     let shop = require_owner(db, actor, shop_id).await?;
-    if let Some(existing) = invoice::Entity::find()
-        .filter(invoice::Column::ShopId.eq(shop_id))
-        .filter(invoice::Column::PeriodEnd.eq(period_end))
-        .one(db)
-        .await?
-    {
-        return Ok(existing);
+    // A close that collides with another (the same start) tries again after
+    // it: the other's invoice is then the previous period, or this one.
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match close_after_last(db, &shop, period_end).await? {
+            Closed::Invoice(invoice) => return Ok(invoice),
+            Closed::Collided if tries < 3 => {}
+            Closed::Collided => {
+                return Err(Error::Conflict(
+                    "the period is being closed by another request; try again",
+                ));
+            }
+        }
+    }
+}
+
+/// What one try at closing a period came to.
+enum Closed {
+    /// The invoice: new, or the one an earlier close at that end made.
+    Invoice(invoice::Model),
+    /// Another close committed an invoice with the same start first.
+    Collided,
+}
+
+/// Closes `shop`'s period from the end of its last invoice to `period_end`.
+async fn close_after_last(
+    db: &(impl ConnectionTrait + TransactionTrait),
+    shop: &chatshop_entity::shop::Model,
+    period_end: chrono::DateTime<chrono::Utc>,
+) -> Result<Closed, Error> {
+    let shop_id = shop.id;
+    let at_this_end = || {
+        invoice::Entity::find()
+            .filter(invoice::Column::ShopId.eq(shop_id))
+            .filter(invoice::Column::PeriodEnd.eq(period_end))
+    };
+    if let Some(existing) = at_this_end().one(db).await? {
+        return Ok(Closed::Invoice(existing));
     }
     if period_end > chrono::Utc::now() {
         return Err(Error::invalid(
@@ -445,14 +481,13 @@ pub async fn close_period(
                 Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
             ) =>
         {
-            // Closed concurrently: the other close's invoice is the one.
+            // Closed concurrently: at this end, the other close's invoice
+            // is the one; from this start, this close goes after it.
             txn.rollback().await?;
-            return invoice::Entity::find()
-                .filter(invoice::Column::ShopId.eq(shop_id))
-                .filter(invoice::Column::PeriodEnd.eq(period_end))
-                .one(db)
-                .await?
-                .ok_or_else(|| Error::internal("invoice vanished after a unique violation"));
+            return Ok(match at_this_end().one(db).await? {
+                Some(invoice) => Closed::Invoice(invoice),
+                None => Closed::Collided,
+            });
         }
         Err(err) => return Err(err.into()),
     };
@@ -507,7 +542,7 @@ pub async fn close_period(
         .exec_without_returning(&txn)
         .await?;
     txn.commit().await?;
-    Ok(created)
+    Ok(Closed::Invoice(created))
 }
 
 fn line(

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use chatshop_tests::{GqlResponse, ShopStaff, TestApp, TestUser};
+use chatshop_tests::{GqlResponse, ShopStaff, TestApp, TestUser, all_at_once};
 use serde_json::{Value, json};
 
 const SEND: &str = "mutation($input: SendMessageInput!) { sendMessage(input: $input) { message { seq category } } }";
@@ -692,4 +692,74 @@ async fn refunds_give_back_their_part_of_the_platform_fee() {
         line("PLATFORM_FEES_RETURNED"),
         json!({ "kind": "PLATFORM_FEES_RETURNED", "category": null, "quantity": 2, "amount": { "amount": "-0.680000", "currencyCode": "USD" } })
     );
+}
+
+/// Periods closed at the same moment at different ends never overlap: each
+/// invoice starts where the one before it ended, and a message is billed
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn periods_closed_at_once_follow_one_another() {
+    let scene = std::sync::Arc::new(scene().await);
+    for round in 0..3 {
+        scene.send(&scene.agent, "reply", None).await.ok();
+        scene.receipt(DELIVERED, &scene.customer, 99).await.ok();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let ends = [chrono_now_plus_ms(-10), chrono_now_plus_ms(-5)];
+        let outcomes = all_at_once(ends, |end| {
+            let scene = scene.clone();
+            async move {
+                scene
+                    .app
+                    .gql(CLOSE)
+                    .vars(json!({ "input": { "shopId": scene.shop_id, "periodEnd": end } }))
+                    .as_user(&scene.owner)
+                    .send()
+                    .await
+            }
+        })
+        .await;
+        for outcome in &outcomes {
+            if !outcome.errors().is_empty() {
+                // The earlier end, after the later one was closed.
+                assert_eq!(
+                    outcome.code(),
+                    "BAD_USER_INPUT",
+                    "round {round}: {}",
+                    outcome.body
+                );
+            }
+        }
+    }
+    let listed = scene
+        .app
+        .gql("query($id: ID!) { invoices(shopId: $id, first: 50) { edges { node { periodStart periodEnd lines { kind category quantity } } } } }")
+        .vars(json!({ "id": scene.shop_id }))
+        .as_user(&scene.owner)
+        .send()
+        .await;
+    let invoices = listed.ok()["invoices"]["edges"].as_array().unwrap().clone();
+    assert!(invoices.len() >= 3, "{}", listed.body);
+    let mut periods: Vec<(String, String)> = invoices
+        .iter()
+        .map(|edge| {
+            (
+                edge["node"]["periodStart"].as_str().unwrap().to_owned(),
+                edge["node"]["periodEnd"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    periods.sort();
+    for pair in periods.windows(2) {
+        assert_eq!(
+            pair[0].1, pair[1].0,
+            "each period starts where the last ended"
+        );
+    }
+    let service_messages: i64 = invoices
+        .iter()
+        .flat_map(|edge| edge["node"]["lines"].as_array().unwrap().clone())
+        .filter(|line| line["kind"] == "MESSAGES" && line["category"] == "SERVICE")
+        .map(|line| line["quantity"].as_i64().unwrap())
+        .sum();
+    assert_eq!(service_messages, 3, "each delivered reply billed once");
 }
