@@ -3,7 +3,8 @@
 
 use chatshop_entity::enums::{OrderStatus, ShopRole};
 use chatshop_entity::{
-    conversation, invoice, marketing_opt_out, message, order, shop, shop_member, user,
+    conversation, external_identity, invoice, marketing_opt_out, message, order, payment, shop,
+    shop_member, user,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
@@ -69,9 +70,12 @@ pub async fn marketing_consent(
 }
 
 /// Everything Chatshop holds about the caller, as one JSON document: the
-/// account, shop memberships, conversations with their messages, orders,
-/// and for shops they own, invoices. Nobody else's personal data is in it
-/// beyond what the conversations themselves contain.
+/// account, shop memberships, conversations with their messages, orders
+/// (theirs, and those they placed for a shop's customers) with their
+/// payments, the messages they wrote for a shop, marketing opt-outs,
+/// linked sign-in identities, and for shops they own, invoices. Nobody
+/// else's personal data is in it beyond what the conversations themselves
+/// contain.
 pub async fn export(db: &impl ConnectionTrait, actor: &Actor) -> Result<Value, Error> {
     let caller = actor.user_id()?;
     let account = user::Entity::find_by_id(caller)
@@ -150,8 +154,14 @@ pub async fn export(db: &impl ConnectionTrait, actor: &Actor) -> Result<Value, E
         }));
     }
 
+    // Orders of the caller's as a customer, and those they placed for a
+    // customer of a shop they work in.
     let orders = order::Entity::find()
-        .filter(order::Column::CustomerId.eq(caller))
+        .filter(
+            order::Column::CustomerId
+                .eq(caller)
+                .or(order::Column::PlacedById.eq(caller)),
+        )
         .order_by_asc(order::Column::Id)
         .all(db)
         .await?;
@@ -159,15 +169,67 @@ pub async fn export(db: &impl ConnectionTrait, actor: &Actor) -> Result<Value, E
     for found in orders {
         let currency = Currency::from_stored(&found.currency)?;
         let items = orders::items_of(db, found.id).await?;
+        let payments = payment::Entity::find()
+            .filter(payment::Column::OrderId.eq(found.id))
+            .order_by_asc(payment::Column::Id)
+            .all(db)
+            .await?;
         orders_json.push(json!({
             "id": ids::encode(NodeKind::Order, found.id),
+            "mine": found.customer_id == caller,
+            "placedByMe": found.placed_by_id == caller,
             "status": format!("{:?}", found.status),
             "total": format_decimal(found.total_minor, currency.exponent()),
+            "refunded": format_decimal(found.refunded_minor, currency.exponent()),
             "currencyCode": currency.code(),
             "placedAt": found.created_at,
             "items": items.iter().map(|i| json!({ "name": i.name, "quantity": i.quantity, "unitPrice": format_decimal(i.unit_price_minor, currency.exponent()) })).collect::<Vec<_>>(),
+            // What moved and when; never card data, which Chatshop never holds.
+            "payments": payments.iter().map(|p| json!({
+                "kind": format!("{:?}", p.kind).to_uppercase(),
+                "status": format!("{:?}", p.status).to_uppercase(),
+                "amount": format_decimal(p.amount_minor, currency.exponent()),
+                "failureCode": p.failure_code,
+                "at": p.created_at,
+            })).collect::<Vec<_>>(),
         }));
     }
+
+    // What the caller wrote for a shop, in conversations of its customers.
+    let written = message::Entity::find()
+        .filter(message::Column::AuthorId.eq(caller))
+        .filter(
+            message::Column::ConversationId.not_in_subquery(
+                Query::select()
+                    .column(conversation::Column::Id)
+                    .from(conversation::Entity)
+                    .and_where(conversation::Column::CustomerId.eq(caller))
+                    .to_owned(),
+            ),
+        )
+        .order_by_asc(message::Column::Id)
+        .all(db)
+        .await?;
+    let written_json: Vec<Value> = written
+        .iter()
+        .map(|m| {
+            json!({
+                "conversationId": ids::encode(NodeKind::Conversation, m.conversation_id),
+                "seq": m.seq,
+                "text": m.body,
+                "sentAt": m.created_at,
+            })
+        })
+        .collect();
+
+    let opted_out = marketing_opt_out::Entity::find()
+        .filter(marketing_opt_out::Column::CustomerId.eq(caller))
+        .all(db)
+        .await?;
+    let identities = external_identity::Entity::find()
+        .filter(external_identity::Column::UserId.eq(caller))
+        .all(db)
+        .await?;
 
     Ok(json!({
         "exportedAt": chrono::Utc::now(),
@@ -180,6 +242,16 @@ pub async fn export(db: &impl ConnectionTrait, actor: &Actor) -> Result<Value, E
         "shops": shops_json,
         "conversations": conversations_json,
         "orders": orders_json,
+        "messagesWrittenForShops": written_json,
+        "marketingOptOuts": opted_out.iter().map(|o| json!({
+            "shopId": ids::encode(NodeKind::Shop, o.shop_id),
+            "since": o.created_at,
+        })).collect::<Vec<_>>(),
+        "signInIdentities": identities.iter().map(|i| json!({
+            "issuer": i.issuer,
+            "subject": i.subject,
+            "linkedAt": i.created_at,
+        })).collect::<Vec<_>>(),
     }))
 }
 

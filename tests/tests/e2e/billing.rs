@@ -442,6 +442,34 @@ async fn an_export_holds_the_callers_data_and_nobody_elses() {
         .send()
         .await
         .ok();
+    let opted_out = scene
+        .app
+        .gql("mutation($input: SetMarketingConsentInput!) { setMarketingConsent(input: $input) { optedIn } }")
+        .vars(json!({ "input": { "shopId": scene.shop_id, "optedIn": false } }))
+        .as_user(&scene.customer)
+        .send()
+        .await;
+    assert_eq!(opted_out.ok()["setMarketingConsent"]["optedIn"], false);
+    let product = scene
+        .app
+        .create_product(&scene.owner, &scene.shop_id, "Mug", "9.00", Some(5))
+        .await;
+    let placed = scene
+        .app
+        .gql("mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { order { id } } }")
+        .vars(json!({ "input": { "conversationId": scene.conversation_id, "items": [{ "productId": product, "quantity": 1 }] } }))
+        .as_user(&scene.customer)
+        .send()
+        .await;
+    let order_id = placed.ok()["placeOrder"]["order"]["id"].clone();
+    let paid = scene
+        .app
+        .gql("mutation($input: PayOrderInput!) { payOrder(input: $input) { order { status } } }")
+        .vars(json!({ "input": { "orderId": order_id, "paymentMethodToken": "tok_success", "idempotencyKey": "p1" } }))
+        .as_user(&scene.customer)
+        .send()
+        .await;
+    assert_eq!(paid.ok()["payOrder"]["order"]["status"], "PAID");
 
     let export = scene
         .app
@@ -451,13 +479,31 @@ async fn an_export_holds_the_callers_data_and_nobody_elses() {
         .await;
     let data = export.ok()["exportMyData"]["data"].clone();
     assert_eq!(data["account"]["email"], "customer@example.com");
+    assert_eq!(
+        data["orders"][0]["payments"],
+        json!([{ "kind": "CHARGE", "status": "SUCCEEDED", "amount": "9.00", "failureCode": null, "at": data["orders"][0]["payments"][0]["at"] }])
+    );
+    assert_eq!(
+        data["marketingOptOuts"][0]["shopId"],
+        scene.shop_id.as_str()
+    );
+    assert_eq!(data["messagesWrittenForShops"], json!([]));
+    assert_eq!(data["signInIdentities"], json!([]));
     let texts: Vec<_> = data["conversations"][0]["messages"]
         .as_array()
         .unwrap()
         .iter()
         .map(|m| m["text"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(texts, ["my question", "our answer"]);
+    assert_eq!(
+        texts,
+        [
+            "my question",
+            "our answer",
+            "Order: 1 × Mug. Total 9.00 USD.",
+            "Payment received: 9.00 USD. Your order is confirmed."
+        ]
+    );
     let text = data.to_string();
     assert!(!text.contains("someone else's secret"));
     assert!(!text.contains("other@example.com"));
@@ -472,6 +518,24 @@ async fn an_export_holds_the_callers_data_and_nobody_elses() {
         owner_export.ok()["exportMyData"]["data"]["shops"][0]["role"],
         "OWNER"
     );
+
+    // An agent's export holds what they wrote for the shop, not what the
+    // customer wrote to them.
+    let agent_export = scene
+        .app
+        .gql("mutation { exportMyData { data } }")
+        .as_user(&scene.agent)
+        .send()
+        .await;
+    let agent_data = agent_export.ok()["exportMyData"]["data"].clone();
+    let written: Vec<_> = agent_data["messagesWrittenForShops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].clone())
+        .collect();
+    assert_eq!(written, [json!("our answer")]);
+    assert!(!agent_data.to_string().contains("my question"));
 }
 
 #[tokio::test]
