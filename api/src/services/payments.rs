@@ -40,7 +40,7 @@ use super::{array, columns_as, is_unique_violation, new_id};
 use crate::Error;
 use crate::auth::Actor;
 use crate::domain::money::{Currency, format_decimal};
-use crate::payments::{ChargeOutcome, ChargeRequest, RefundRequest};
+use crate::payments::{ChargeOutcome, ChargeRequest, ProviderError, RefundRequest};
 
 /// Pays an order with a tokenised payment method.
 ///
@@ -472,27 +472,18 @@ async fn charge<C: ConnectionTrait + TransactionTrait>(
             currency.code()
         ),
     };
-    let timeout = Duration::from_millis(cx.billing.payment_timeout_ms);
-    let outcome = match tokio::time::timeout(timeout, cx.provider.charge(request)).await {
-        Ok(Ok(outcome)) => Ok(outcome),
-        Ok(Err(err)) => {
-            tracing::warn!(error = %err, order = %found.id, "payment provider failed");
-            Err("provider_error")
-        }
-        Err(_) => Err("timeout"),
-    };
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
-        // The outcome is unknown: ask once whether the key went through.
-        Err(reason) => {
-            match tokio::time::timeout(timeout, cx.provider.lookup(&attempt.idempotency_key)).await
-            {
-                Ok(Ok(Some(outcome))) => outcome,
-                _ => ChargeOutcome::Declined {
-                    code: reason.to_owned(),
-                },
-            }
-        }
+    let outcome = match ask_provider(
+        cx,
+        cx.provider.charge(request),
+        &attempt.idempotency_key,
+        found.id,
+    )
+    .await
+    {
+        Answer::Known(outcome) => outcome,
+        Answer::NeverSeen(reason) | Answer::Unknown(reason) => ChargeOutcome::Declined {
+            code: reason.to_owned(),
+        },
     };
     match outcome {
         ChargeOutcome::Succeeded { reference } => {
@@ -502,6 +493,41 @@ async fn charge<C: ConnectionTrait + TransactionTrait>(
             settle_failure(cx, found, &attempt, &code).await?;
             Err(Error::PaymentFailed { reason: code })
         }
+    }
+}
+
+/// What the provider said of a charge or refund.
+enum Answer {
+    /// Its outcome.
+    Known(ChargeOutcome),
+    /// Its answer was lost (the reason), and it never saw the key: nothing
+    /// moved.
+    NeverSeen(&'static str),
+    /// Its answer was lost (the reason), and so was its answer about the key.
+    Unknown(&'static str),
+}
+
+/// Makes `call` to the provider within the payment timeout; when its answer
+/// is lost (an error, or the timeout), asks once what became of `key`.
+async fn ask_provider<C: ConnectionTrait + TransactionTrait>(
+    cx: &OrderContext<'_, C>,
+    call: impl Future<Output = Result<ChargeOutcome, ProviderError>>,
+    key: &str,
+    order_id: Uuid,
+) -> Answer {
+    let timeout = Duration::from_millis(cx.billing.payment_timeout_ms);
+    let reason = match tokio::time::timeout(timeout, call).await {
+        Ok(Ok(outcome)) => return Answer::Known(outcome),
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, order = %order_id, "payment provider failed");
+            "provider_error"
+        }
+        Err(_) => "timeout",
+    };
+    match tokio::time::timeout(timeout, cx.provider.lookup(key)).await {
+        Ok(Ok(Some(outcome))) => Answer::Known(outcome),
+        Ok(Ok(None)) => Answer::NeverSeen(reason),
+        _ => Answer::Unknown(reason),
     }
 }
 
@@ -798,34 +824,24 @@ pub async fn refund<C: ConnectionTrait + TransactionTrait>(
         amount_minor: attempt.amount_minor,
         currency: found.currency.clone(),
     };
-    let timeout = Duration::from_millis(cx.billing.payment_timeout_ms);
-    let outcome = match tokio::time::timeout(timeout, cx.provider.refund(request)).await {
-        Ok(Ok(outcome)) => Ok(outcome),
-        Ok(Err(err)) => {
-            tracing::warn!(error = %err, order = %order_id, "payment provider failed a refund");
-            Err("provider_error")
-        }
-        Err(_) => Err("timeout"),
-    };
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
-        // The outcome is unknown: ask once what became of the key.
-        Err(reason) => {
-            match tokio::time::timeout(timeout, cx.provider.lookup(&attempt.idempotency_key)).await
-            {
-                Ok(Ok(Some(outcome))) => outcome,
-                // The provider never saw it: nothing moved.
-                Ok(Ok(None)) => ChargeOutcome::Declined {
-                    code: reason.to_owned(),
-                },
-                // Still unknown: the attempt keeps the order until its key
-                // is retried.
-                _ => {
-                    return Err(Error::PaymentFailed {
-                        reason: reason.to_owned(),
-                    });
-                }
-            }
+    let outcome = match ask_provider(
+        cx,
+        cx.provider.refund(request),
+        &attempt.idempotency_key,
+        order_id,
+    )
+    .await
+    {
+        Answer::Known(outcome) => outcome,
+        // Nothing moved.
+        Answer::NeverSeen(reason) => ChargeOutcome::Declined {
+            code: reason.to_owned(),
+        },
+        // The attempt keeps the order until its key is sent again.
+        Answer::Unknown(reason) => {
+            return Err(Error::PaymentFailed {
+                reason: reason.to_owned(),
+            });
         }
     };
     match outcome {

@@ -59,6 +59,33 @@ impl Scene {
         self.app.gql(query).vars(json!({ "input": { "conversationId": self.conversation_id, "throughSeq": through } })).as_user(user).send().await
     }
 
+    /// The customer orders `quantity` of a new product at `price` and pays:
+    /// the order's id and its line's.
+    async fn paid_order(&self, price: &str, quantity: i32) -> (Value, Value) {
+        let product = self
+            .app
+            .create_product(&self.owner, &self.shop_id, "Mug", price, Some(5))
+            .await;
+        let placed = self
+            .app
+            .gql("mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { order { id items { id } } } }")
+            .vars(json!({ "input": { "conversationId": self.conversation_id, "items": [{ "productId": product, "quantity": quantity }] } }))
+            .as_user(&self.customer)
+            .send()
+            .await;
+        let order = &placed.ok()["placeOrder"]["order"];
+        let (order_id, line_id) = (order["id"].clone(), order["items"][0]["id"].clone());
+        let paid = self
+            .app
+            .gql("mutation($input: PayOrderInput!) { payOrder(input: $input) { order { status } } }")
+            .vars(json!({ "input": { "orderId": order_id, "paymentMethodToken": "tok_success", "idempotencyKey": format!("pay-{order_id}") } }))
+            .as_user(&self.customer)
+            .send()
+            .await;
+        assert_eq!(paid.ok()["payOrder"]["order"]["status"], "PAID");
+        (order_id, line_id)
+    }
+
     async fn usage(&self, user: &TestUser) -> GqlResponse {
         self.app
             .gql(USAGE)
@@ -209,29 +236,7 @@ async fn an_invoice_adds_up_and_closing_is_idempotent() {
         .ok();
     scene.receipt(READ, &scene.customer, 4).await.ok();
     // An order paid in the period brings a platform fee (2.5 % of 40.00 = 1.00).
-    let product = scene
-        .app
-        .create_product(&scene.owner, &scene.shop_id, "Kit", "40.00", Some(5))
-        .await;
-    let placed = scene
-        .app
-        .gql("mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { order { id } } }")
-        .vars(json!({ "input": { "conversationId": scene.conversation_id, "items": [{ "productId": product, "quantity": 1 }] } }))
-        .as_user(&scene.customer)
-        .send()
-        .await;
-    let order_id = placed.ok()["placeOrder"]["order"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    scene
-        .app
-        .gql("mutation($input: PayOrderInput!) { payOrder(input: $input) { order { status } } }")
-        .vars(json!({ "input": { "orderId": order_id, "paymentMethodToken": "tok_success", "idempotencyKey": "p1" } }))
-        .as_user(&scene.customer)
-        .send()
-        .await
-        .ok();
+    scene.paid_order("40.00", 1).await;
 
     // The period ends in the past, at millisecond precision: leave the
     // payment's timestamp a few milliseconds before it.
@@ -450,26 +455,7 @@ async fn an_export_holds_the_callers_data_and_nobody_elses() {
         .send()
         .await;
     assert_eq!(opted_out.ok()["setMarketingConsent"]["optedIn"], false);
-    let product = scene
-        .app
-        .create_product(&scene.owner, &scene.shop_id, "Mug", "9.00", Some(5))
-        .await;
-    let placed = scene
-        .app
-        .gql("mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { order { id } } }")
-        .vars(json!({ "input": { "conversationId": scene.conversation_id, "items": [{ "productId": product, "quantity": 1 }] } }))
-        .as_user(&scene.customer)
-        .send()
-        .await;
-    let order_id = placed.ok()["placeOrder"]["order"]["id"].clone();
-    let paid = scene
-        .app
-        .gql("mutation($input: PayOrderInput!) { payOrder(input: $input) { order { status } } }")
-        .vars(json!({ "input": { "orderId": order_id, "paymentMethodToken": "tok_success", "idempotencyKey": "p1" } }))
-        .as_user(&scene.customer)
-        .send()
-        .await;
-    assert_eq!(paid.ok()["payOrder"]["order"]["status"], "PAID");
+    scene.paid_order("9.00", 1).await;
 
     let export = scene
         .app
@@ -659,27 +645,7 @@ async fn retention_erases_only_hosted_message_bodies_old_enough() {
 #[tokio::test]
 async fn refunds_give_back_their_part_of_the_platform_fee() {
     let scene = scene().await;
-    let product = scene
-        .app
-        .create_product(&scene.owner, &scene.shop_id, "Mug", "9.00", Some(5))
-        .await;
-    let placed = scene
-        .app
-        .gql("mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { order { id items { id } } } }")
-        .vars(json!({ "input": { "conversationId": scene.conversation_id, "items": [{ "productId": product, "quantity": 3 }] } }))
-        .as_user(&scene.customer)
-        .send()
-        .await;
-    let order = placed.ok()["placeOrder"]["order"].clone();
-    let (order_id, line_id) = (order["id"].clone(), order["items"][0]["id"].clone());
-    let paid = scene
-        .app
-        .gql("mutation($input: PayOrderInput!) { payOrder(input: $input) { order { status } } }")
-        .vars(json!({ "input": { "orderId": order_id, "paymentMethodToken": "tok_success", "idempotencyKey": "p1" } }))
-        .as_user(&scene.customer)
-        .send()
-        .await;
-    assert_eq!(paid.ok()["payOrder"]["order"]["status"], "PAID");
+    let (order_id, line_id) = scene.paid_order("9.00", 3).await;
     let refund = |items: Value, key: &str| {
         let vars =
             json!({ "input": { "orderId": order_id, "items": items, "idempotencyKey": key } });

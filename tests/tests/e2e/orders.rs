@@ -86,6 +86,21 @@ impl Shop {
             .clone()
     }
 
+    /// The id of an order's first line, as its shop sees it.
+    async fn first_line(&self, order_id: &str) -> String {
+        let view = self
+            .app
+            .gql("query($id: ID!) { order(id: $id) { items { id } } }")
+            .vars(json!({ "id": order_id }))
+            .as_user(&self.owner)
+            .send()
+            .await;
+        view.ok()["order"]["items"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     async fn stock(&self, product_id: &str) -> Value {
         self.app
             .gql(STOCK)
@@ -727,17 +742,7 @@ async fn transitions_follow_the_state_machine_and_stock_follows() {
             .code(),
         "CONFLICT"
     );
-    let view = shop
-        .app
-        .gql("query($id: ID!) { order(id: $id) { items { id } } }")
-        .vars(json!({ "id": second }))
-        .as_user(&shop.owner)
-        .send()
-        .await;
-    let line = view.ok()["order"]["items"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let line = shop.first_line(&second).await;
     let partial = shop
         .app
         .gql(refund)
@@ -906,17 +911,7 @@ async fn refunds_sent_at_once_pay_back_and_restock_each_unit_once() {
             json!([{ "productId": mug, "quantity": 3 }]),
         )
         .await;
-    let view = shop
-        .app
-        .gql("query($id: ID!) { order(id: $id) { items { id } } }")
-        .vars(json!({ "id": second }))
-        .as_user(&shop.owner)
-        .send()
-        .await;
-    let line = view.ok()["order"]["items"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let line = shop.first_line(&second).await;
     let two_units = |key: &str| json!({ "input": { "orderId": second, "items": [{ "orderItemId": line, "quantity": 2 }], "idempotencyKey": key } });
     let outcomes = all_at_once(["two-a", "two-b"], |key| {
         let (shop, vars) = (shop.clone(), two_units(key));
