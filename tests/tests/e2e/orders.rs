@@ -65,6 +65,18 @@ impl Shop {
 
     /// Places an order of `items` and pays it with a card that succeeds;
     /// returns its id.
+    /// Places `quantity` of `product` for `user` and returns the order's id.
+    async fn placed(
+        &self,
+        user: &TestUser,
+        conversation_id: &str,
+        product: &str,
+        quantity: i32,
+    ) -> String {
+        let items = json!([{ "productId": product, "quantity": quantity }]);
+        order_id(&self.place(user, conversation_id, items).await)
+    }
+
     async fn paid_order(&self, user: &TestUser, conversation_id: &str, items: Value) -> String {
         let order = order_id(&self.place(user, conversation_id, items).await);
         let paid = self
@@ -358,15 +370,7 @@ async fn the_same_payment_sent_twice_at_once_charges_once() {
         Arc::new(shop_on(TestApp::spawn_with_provider(provider.clone(), |_| {}).await).await);
     let mug = shop.product("Mug", "9.00", Some(5)).await;
     let (customer, conversation_id) = shop.customer("customer@example.com").await;
-    let order = order_id(
-        &shop
-            .place(
-                &customer,
-                &conversation_id,
-                json!([{ "productId": mug, "quantity": 1 }]),
-            )
-            .await,
-    );
+    let order = shop.placed(&customer, &conversation_id, &mug, 1).await;
 
     let responses = all_at_once(0..2, |_| {
         let (shop, customer, order) = (shop.clone(), customer.clone(), order.clone());
@@ -406,15 +410,7 @@ async fn failed_payments_leave_the_order_payable_and_the_stock_reserved() {
     let shop = shop_on(app).await;
     let mug = shop.product("Mug", "9.00", Some(5)).await;
     let (customer, conversation_id) = shop.customer("customer@example.com").await;
-    let order = order_id(
-        &shop
-            .place(
-                &customer,
-                &conversation_id,
-                json!([{ "productId": mug, "quantity": 2 }]),
-            )
-            .await,
-    );
+    let order = shop.placed(&customer, &conversation_id, &mug, 2).await;
 
     for (token, key, reason) in [
         ("tok_decline", "k1", "card_declined"),
@@ -466,15 +462,7 @@ async fn an_expired_reservation_releases_its_stock() {
     let shop = shop_on(instant_expiry().await).await;
     let grinder = shop.product("Hand grinder", "59.00", Some(1)).await;
     let (customer, conversation_id) = shop.customer("customer@example.com").await;
-    let order = order_id(
-        &shop
-            .place(
-                &customer,
-                &conversation_id,
-                json!([{ "productId": grinder, "quantity": 1 }]),
-            )
-            .await,
-    );
+    let order = shop.placed(&customer, &conversation_id, &grinder, 1).await;
     assert_eq!(shop.stock(&grinder).await, 0);
 
     assert_eq!(shop.app.chatshop.expire_reservations().await.unwrap(), 1);
@@ -513,15 +501,7 @@ async fn strangers_and_agents_cannot_pay_or_read_someone_elses_order() {
     let mug = shop.product("Mug", "9.00", None).await;
     let (customer, conversation_id) = shop.customer("customer@example.com").await;
     let (other, _) = shop.customer("other@example.com").await;
-    let order = order_id(
-        &shop
-            .place(
-                &customer,
-                &conversation_id,
-                json!([{ "productId": mug, "quantity": 1 }]),
-            )
-            .await,
-    );
+    let order = shop.placed(&customer, &conversation_id, &mug, 1).await;
 
     assert_eq!(
         shop.pay(&other, &order, "tok_success", "x1").await.code(),
@@ -682,15 +662,7 @@ async fn transitions_follow_the_state_machine_and_stock_follows() {
     let refund = "mutation($input: RefundOrderInput!) { refundOrder(input: $input) { order { status refunded { amount } } } }";
 
     // Unpaid: the customer cancels, the stock comes back; fulfilling is a conflict.
-    let first = order_id(
-        &shop
-            .place(
-                &customer,
-                &conversation_id,
-                json!([{ "productId": mug, "quantity": 4 }]),
-            )
-            .await,
-    );
+    let first = shop.placed(&customer, &conversation_id, &mug, 4).await;
     assert_eq!(
         shop.app
             .gql(fulfil)
@@ -982,15 +954,7 @@ async fn a_charge_the_server_never_recorded_is_reconciled_not_repeated() {
     let shop = shop_on(TestApp::spawn_with_provider(provider.clone(), |_| {}).await).await;
     let mug = shop.product("Mug", "9.00", Some(5)).await;
     let (customer, conversation_id) = shop.customer("customer@example.com").await;
-    let order_id = order_id(
-        &shop
-            .place(
-                &customer,
-                &conversation_id,
-                json!([{ "productId": mug, "quantity": 1 }]),
-            )
-            .await,
-    );
+    let order_id = shop.placed(&customer, &conversation_id, &mug, 1).await;
     let order_uuid = uuid_of(&order_id);
 
     // The server recorded its attempt and called the provider, which charged;
@@ -1167,15 +1131,7 @@ async fn a_conversation_subscriber_that_missed_order_events_gets_the_orders_agai
     socket
         .silent_for(std::time::Duration::from_millis(100))
         .await;
-    let order = order_id(
-        &shop
-            .place(
-                &customer,
-                &conversation_id,
-                json!([{ "productId": mug, "quantity": 1 }]),
-            )
-            .await,
-    );
+    let order = shop.placed(&customer, &conversation_id, &mug, 1).await;
     assert_eq!(
         socket.next_payload("o").await["data"]["orderEvents"],
         json!({ "id": order, "status": "PENDING_PAYMENT" })
