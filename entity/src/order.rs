@@ -37,6 +37,9 @@ pub struct Model {
     pub paid_at: Option<DateTimeUtc>,
     pub fulfilled_at: Option<DateTimeUtc>,
     pub cancelled_at: Option<DateTimeUtc>,
+    /// The invoice that charged the shop its platform fee; `None` until a
+    /// period is closed after `paid_at`.
+    pub invoice_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

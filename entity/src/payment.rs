@@ -26,6 +26,9 @@ pub struct Model {
     pub provider_reference: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// For a refund that went through, the invoice that gave back its share
+    /// of the platform fee; `None` until then, and for everything else.
+    pub invoice_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,5 +1,6 @@
 //! `usage_records`: one per delivered billable message, never two (the
-//! message id is unique), at the rate in force when it was delivered.
+//! message id is unique), at the rate in force when it was delivered, and
+//! billed by one invoice.
 
 use sea_orm::entity::prelude::*;
 
@@ -17,6 +18,9 @@ pub struct Model {
     /// Micro-units of USD.
     pub rate_micro: i64,
     pub delivered_at: DateTimeUtc,
+    /// The invoice that billed it; `None` until a period is closed after
+    /// `delivered_at`.
+    pub invoice_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -17,6 +17,7 @@ mod m20250101_000007_message_seq_trigger;
 mod m20250101_000008_client_id_index_partial;
 mod m20250101_000009_message_conversation_check;
 mod m20250101_000010_invoice_period_start_unique;
+mod m20250101_000011_billed_by_invoice;
 
 /// Runs Chatshop's migrations in order.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250101_000008_client_id_index_partial::Migration),
             Box::new(m20250101_000009_message_conversation_check::Migration),
             Box::new(m20250101_000010_invoice_period_start_unique::Migration),
+            Box::new(m20250101_000011_billed_by_invoice::Migration),
         ]
     }
 }

@@ -477,6 +477,21 @@ mod tests {
     }
 }
 
+/// The uuid inside a global id (`base64url("Kind:uuid")`), to reach a row
+/// the API named.
+///
+/// # Panics
+/// When `global_id` is not a global id.
+pub fn uuid_of(global_id: &str) -> uuid::Uuid {
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(global_id)
+        .expect("a global id is base64url");
+    let text = String::from_utf8(decoded).expect("a global id is text");
+    let (_, uuid) = text.split_once(':').expect("a global id is Kind:uuid");
+    uuid::Uuid::parse_str(uuid).expect("a global id holds a uuid")
+}
+
 /// Runs `task` on each of `inputs` as its own tokio task, all released at
 /// once after every one has started (the way concurrent requests race), and
 /// returns their outcomes in the order of `inputs`.

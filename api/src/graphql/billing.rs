@@ -95,7 +95,10 @@ struct InvoiceLine {
 struct Invoice(invoice::Model);
 
 /// A shop's closed billing period: lines per message category, platform fees
-/// and hosting (free). Immutable once closed.
+/// and hosting (free). Immutable once closed. It bills what was not billed
+/// yet and was stamped before its end: a delivery or payment stamped before
+/// the previous period ended but committed after that period was closed is
+/// billed here.
 #[Object]
 impl Invoice {
     /// Global id.

@@ -172,6 +172,7 @@ pub(crate) async fn meter(
             category: Set(category),
             rate_micro: Set(rate_of(category)),
             delivered_at: Set(message.delivered_at.unwrap_or(now)),
+            invoice_id: Set(None),
         });
     usage_record::Entity::insert_many(records)
         .on_conflict_do_nothing_on([usage_record::Column::MessageId])
@@ -240,110 +241,169 @@ pub async fn usage(
         db,
         shop_id,
         Currency::from_stored(&shop.currency)?,
-        from,
-        to,
+        Billed::Between(from, to),
     )
     .await
+}
+
+/// What a usage figure covers.
+#[derive(Clone, Copy, Debug)]
+enum Billed {
+    /// Everything stamped in `[from, to)`, billed yet or not: the live view.
+    Between(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
+    /// What an invoice billed, over its period.
+    By {
+        invoice: Uuid,
+        start: chrono::DateTime<chrono::Utc>,
+        end: chrono::DateTime<chrono::Utc>,
+    },
+}
+
+impl Billed {
+    /// The usage records covered.
+    fn records(self, shop_id: Uuid) -> sea_orm::Select<usage_record::Entity> {
+        let all = usage_record::Entity::find();
+        match self {
+            Self::Between(from, to) => all
+                .filter(usage_record::Column::ShopId.eq(shop_id))
+                .filter(usage_record::Column::DeliveredAt.gte(from))
+                .filter(usage_record::Column::DeliveredAt.lt(to)),
+            Self::By { invoice, .. } => all.filter(usage_record::Column::InvoiceId.eq(invoice)),
+        }
+    }
+
+    /// The orders whose platform fee is covered.
+    fn paid_orders(self, shop_id: Uuid) -> sea_orm::Select<order::Entity> {
+        let all = order::Entity::find();
+        match self {
+            Self::Between(from, to) => all
+                .filter(order::Column::ShopId.eq(shop_id))
+                .filter(order::Column::PaidAt.gte(from))
+                .filter(order::Column::PaidAt.lt(to))
+                .filter(order::Column::Status.ne(OrderStatus::PendingPayment)),
+            Self::By { invoice, .. } => all.filter(order::Column::InvoiceId.eq(invoice)),
+        }
+    }
+
+    /// The refunds whose share of the platform fee is covered.
+    fn refunds(self, shop_id: Uuid) -> sea_orm::Select<payment::Entity> {
+        let all = payment::Entity::find();
+        match self {
+            Self::Between(from, to) => all
+                .filter(payment::Column::Kind.eq(PaymentKind::Refund))
+                .filter(payment::Column::Status.eq(PaymentStatus::Succeeded))
+                .filter(payment::Column::UpdatedAt.gte(from))
+                .filter(payment::Column::UpdatedAt.lt(to))
+                .filter(payment::Column::OrderId.in_subquery(orders_of(shop_id))),
+            Self::By { invoice, .. } => all.filter(payment::Column::InvoiceId.eq(invoice)),
+        }
+    }
+}
+
+/// `SELECT id FROM orders WHERE shop_id = …`.
+fn orders_of(shop_id: Uuid) -> sea_orm::sea_query::SelectStatement {
+    sea_orm::sea_query::Query::select()
+        .column(order::Column::Id)
+        .from(order::Entity)
+        .and_where(order::Column::ShopId.eq(shop_id))
+        .to_owned()
+}
+
+/// `SUM` of a `bigint` column as a `bigint` (PostgreSQL widens it to
+/// `numeric`); `NULL` over no rows.
+fn sum_of(column: impl sea_orm::sea_query::IntoColumnRef) -> sea_orm::sea_query::Expr {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    Expr::col(column).sum().cast_as("bigint")
 }
 
 async fn compute_usage(
     db: &impl ConnectionTrait,
     shop_id: Uuid,
     currency: Currency,
-    from: chrono::DateTime<chrono::Utc>,
-    to: chrono::DateTime<chrono::Utc>,
+    billed: Billed,
 ) -> Result<Usage, Error> {
-    let records = usage_record::Entity::find()
-        .filter(usage_record::Column::ShopId.eq(shop_id))
-        .filter(usage_record::Column::DeliveredAt.gte(from))
-        .filter(usage_record::Column::DeliveredAt.lt(to))
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    let counted: Vec<(MessageCategory, i64, Option<i64>)> = billed
+        .records(shop_id)
+        .select_only()
+        .column(usage_record::Column::Category)
+        .column_as(Expr::col(usage_record::Column::Id).count(), "messages")
+        .column_as(sum_of(usage_record::Column::RateMicro), "amount_micro")
+        .group_by(usage_record::Column::Category)
+        .into_tuple()
         .all(db)
         .await?;
-    let mut by_category: BTreeMap<usize, CategoryUsage> = CATEGORIES
+    let categories = CATEGORIES
         .iter()
-        .enumerate()
-        .map(|(index, category)| {
-            (
-                index,
-                CategoryUsage {
-                    category: *category,
-                    messages: 0,
-                    amount_micro: 0,
-                },
-            )
+        .map(|category| {
+            let (messages, amount_micro) = counted
+                .iter()
+                .find(|(counted, _, _)| counted == category)
+                .map_or((0, 0), |(_, messages, amount)| {
+                    (*messages, amount.unwrap_or(0))
+                });
+            CategoryUsage {
+                category: *category,
+                messages,
+                amount_micro,
+            }
         })
         .collect();
-    for record in records {
-        let index = CATEGORIES
-            .iter()
-            .position(|c| *c == record.category)
-            .unwrap_or(0);
-        if let Some(entry) = by_category.get_mut(&index) {
-            entry.messages += 1;
-            entry.amount_micro += record.rate_micro;
-        }
-    }
-    let paid = order::Entity::find()
-        .filter(order::Column::ShopId.eq(shop_id))
-        .filter(order::Column::PaidAt.gte(from))
-        .filter(order::Column::PaidAt.lt(to))
-        .filter(order::Column::Status.ne(OrderStatus::PendingPayment))
-        .all(db)
-        .await?;
+    let (paid_orders, fees_minor): (i64, Option<i64>) = billed
+        .paid_orders(shop_id)
+        .select_only()
+        .column_as(Expr::col(order::Column::Id).count(), "orders")
+        .column_as(sum_of(order::Column::PlatformFeeMinor), "fees")
+        .into_tuple()
+        .one(db)
+        .await?
+        .unwrap_or((0, None));
     let scale = 10_i64.pow(6_u32.saturating_sub(currency.exponent()));
-    let platform_fees_micro = paid
-        .iter()
-        .map(|o| o.platform_fee_minor.saturating_mul(scale))
-        .sum();
-    let (refunds, returned_minor) = fees_returned(db, shop_id, from, to).await?;
+    let (refunds, returned_minor) = fees_returned(db, billed.refunds(shop_id)).await?;
+    let (from, to) = match billed {
+        Billed::Between(from, to)
+        | Billed::By {
+            start: from,
+            end: to,
+            ..
+        } => (from, to),
+    };
     Ok(Usage {
         from,
         to,
-        categories: by_category.into_values().collect(),
-        platform_fees_micro,
-        paid_orders: i64::try_from(paid.len()).unwrap_or(i64::MAX),
+        categories,
+        platform_fees_micro: fees_minor.unwrap_or(0).saturating_mul(scale),
+        paid_orders,
         platform_fees_returned_micro: returned_minor.saturating_mul(scale),
         refunds,
         currency,
     })
 }
 
-/// How many refunds of a shop's orders went through between `from` and
-/// `to`, and what they gave back of the platform's fees, in minor units.
-/// Each refund gives back the growth of its order's [`fee_returned`] from
-/// before it to after it, so an order's refunds over every period add up
-/// to what `Order.platformFee` shows was given back.
+/// How many of `covered` (succeeded refunds) there are, and what they gave
+/// back of the platform's fees, in minor units. Each refund gives back the
+/// growth of its order's [`fee_returned`] from before it to after it, so an
+/// order's refunds over every period add up to what `Order.platformFee`
+/// shows was given back.
 ///
 /// [`fee_returned`]: crate::domain::order::fee_returned
 async fn fees_returned(
     db: &impl ConnectionTrait,
-    shop_id: Uuid,
-    from: chrono::DateTime<chrono::Utc>,
-    to: chrono::DateTime<chrono::Utc>,
+    covered: sea_orm::Select<payment::Entity>,
 ) -> Result<(i64, i64), Error> {
-    let succeeded_refunds = || {
-        payment::Entity::find()
-            .filter(payment::Column::Kind.eq(PaymentKind::Refund))
-            .filter(payment::Column::Status.eq(PaymentStatus::Succeeded))
-            .filter(payment::Column::UpdatedAt.lt(to))
-    };
-    let shop_orders = sea_orm::sea_query::Query::select()
-        .column(order::Column::Id)
-        .from(order::Entity)
-        .and_where(order::Column::ShopId.eq(shop_id))
-        .to_owned();
-    let refunded_orders: Vec<Uuid> = succeeded_refunds()
-        .filter(payment::Column::UpdatedAt.gte(from))
-        .filter(payment::Column::OrderId.in_subquery(shop_orders))
+    let covered: Vec<(Uuid, Uuid)> = covered
         .select_only()
+        .column(payment::Column::Id)
         .column(payment::Column::OrderId)
-        .distinct()
         .into_tuple()
         .all(db)
         .await?;
-    if refunded_orders.is_empty() {
+    if covered.is_empty() {
         return Ok((0, 0));
     }
+    let refunded_orders: std::collections::BTreeSet<Uuid> =
+        covered.iter().map(|(_, order)| *order).collect();
+    let covered: std::collections::BTreeSet<Uuid> = covered.iter().map(|(id, _)| *id).collect();
     let orders: BTreeMap<Uuid, order::Model> = order::Entity::find()
         .filter(order::Column::Id.is_in(refunded_orders.iter().copied()))
         .all(db)
@@ -351,9 +411,11 @@ async fn fees_returned(
         .into_iter()
         .map(|o| (o.id, o))
         .collect();
-    // Every refund of those orders up to `to`, the earlier ones included:
-    // what an order had refunded before says what a refund gives back.
-    let history = succeeded_refunds()
+    // Every refund of those orders in the order they went through: what an
+    // order had refunded before says what a refund gives back.
+    let history = payment::Entity::find()
+        .filter(payment::Column::Kind.eq(PaymentKind::Refund))
+        .filter(payment::Column::Status.eq(PaymentStatus::Succeeded))
         .filter(payment::Column::OrderId.is_in(refunded_orders))
         .order_by_asc(payment::Column::UpdatedAt)
         .order_by_asc(payment::Column::Id)
@@ -367,7 +429,7 @@ async fn fees_returned(
         };
         let before = refunded_before.entry(order.id).or_insert(0);
         let after = before.saturating_add(refund.amount_minor);
-        if refund.updated_at >= from {
+        if covered.contains(&refund.id) {
             let given_back = |refunded| {
                 crate::domain::order::fee_returned(
                     order.platform_fee_minor,
@@ -384,7 +446,10 @@ async fn fees_returned(
 }
 
 /// Closes a shop's billing period at `period_end`: an immutable invoice of
-/// everything since the previous invoice (or since the shop opened). Closing
+/// everything not billed yet that was stamped before `period_end`. The
+/// period runs from the previous invoice's end (or the shop's opening); a
+/// delivery, payment or refund stamped before that end but committed after
+/// that close is billed by this invoice. Closing
 /// at the same end again returns the same invoice. Owners only. Periods
 /// closed at once, at different ends, follow one another: the later end
 /// gets the period after the earlier's, or an earlier end that comes second
@@ -460,7 +525,6 @@ async fn close_after_last(
         ));
     }
     let currency = Currency::from_stored(&shop.currency)?;
-    let usage = compute_usage(db, shop_id, currency, period_start, period_end).await?;
 
     let txn = db.begin().await?;
     let invoice_id = new_id();
@@ -491,6 +555,13 @@ async fn close_after_last(
         }
         Err(err) => return Err(err.into()),
     };
+    bill_unbilled(&txn, shop_id, invoice_id, period_end).await?;
+    let billed = Billed::By {
+        invoice: invoice_id,
+        start: period_start,
+        end: period_end,
+    };
+    let usage = compute_usage(&txn, shop_id, currency, billed).await?;
     let mut lines: Vec<invoice_line::ActiveModel> = usage
         .categories
         .iter()
@@ -543,6 +614,43 @@ async fn close_after_last(
         .await?;
     txn.commit().await?;
     Ok(Closed::Invoice(created))
+}
+
+/// Marks with `invoice_id` what `shop_id` has not been billed for and that
+/// was stamped before `end`: deliveries, payments and refunds. Stamped
+/// before the end of the previous period but committed after its close,
+/// they are billed here, not lost.
+async fn bill_unbilled(
+    txn: &impl ConnectionTrait,
+    shop_id: Uuid,
+    invoice_id: Uuid,
+    end: chrono::DateTime<chrono::Utc>,
+) -> Result<(), Error> {
+    usage_record::Entity::update_many()
+        .col_expr(usage_record::Column::InvoiceId, invoice_id.into())
+        .filter(usage_record::Column::ShopId.eq(shop_id))
+        .filter(usage_record::Column::InvoiceId.is_null())
+        .filter(usage_record::Column::DeliveredAt.lt(end))
+        .exec(txn)
+        .await?;
+    order::Entity::update_many()
+        .col_expr(order::Column::InvoiceId, invoice_id.into())
+        .filter(order::Column::ShopId.eq(shop_id))
+        .filter(order::Column::InvoiceId.is_null())
+        .filter(order::Column::PaidAt.lt(end))
+        .filter(order::Column::Status.ne(OrderStatus::PendingPayment))
+        .exec(txn)
+        .await?;
+    payment::Entity::update_many()
+        .col_expr(payment::Column::InvoiceId, invoice_id.into())
+        .filter(payment::Column::Kind.eq(PaymentKind::Refund))
+        .filter(payment::Column::Status.eq(PaymentStatus::Succeeded))
+        .filter(payment::Column::InvoiceId.is_null())
+        .filter(payment::Column::UpdatedAt.lt(end))
+        .filter(payment::Column::OrderId.in_subquery(orders_of(shop_id)))
+        .exec(txn)
+        .await?;
+    Ok(())
 }
 
 fn line(

@@ -306,6 +306,7 @@ impl Placing<'_> {
             paid_at: None,
             fulfilled_at: None,
             cancelled_at: None,
+            invoice_id: None,
         };
         let lines = reserved
             .iter()

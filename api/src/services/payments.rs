@@ -368,6 +368,7 @@ fn pending_attempt(
         provider_reference: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        invoice_id: Set(None),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use chatshop_tests::{GqlResponse, ShopStaff, TestApp, TestUser, all_at_once};
+use chatshop_tests::{GqlResponse, ShopStaff, TestApp, TestUser, all_at_once, uuid_of};
 use serde_json::{Value, json};
 
 const SEND: &str = "mutation($input: SendMessageInput!) { sendMessage(input: $input) { message { seq category } } }";
@@ -792,4 +792,201 @@ async fn periods_closed_at_once_follow_one_another() {
         .map(|line| line["quantity"].as_i64().unwrap())
         .sum();
     assert_eq!(service_messages, 3, "each delivered reply billed once");
+}
+
+/// What was stamped before a period's end but committed after its close is
+/// billed by the next invoice: each delivery, payment and refund once, none
+/// lost between two invoices.
+#[tokio::test]
+async fn a_late_commit_is_billed_by_the_next_invoice() {
+    use chatshop_entity::{order, payment, usage_record};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+
+    let scene = scene().await;
+    let db = scene.app.chatshop.database();
+    scene.send(&scene.agent, "on time", None).await.ok();
+    scene.receipt(DELIVERED, &scene.customer, 99).await.ok();
+    let (first_order, first_line) = scene.paid_order("40.00", 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let close = |end: String| {
+        let scene = &scene;
+        async move {
+            let closed = scene
+                .app
+                .gql(CLOSE)
+                .vars(json!({ "input": { "shopId": scene.shop_id, "periodEnd": end } }))
+                .as_user(&scene.owner)
+                .send()
+                .await;
+            closed.ok()["closeBillingPeriod"]["invoice"].clone()
+        }
+    };
+    let first = close(chrono_now_plus_ms(-1)).await;
+    let on_time: chrono::DateTime<chrono::Utc> = usage_record::Entity::find()
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap()
+        .delivered_at;
+
+    // A delivery, a payment and a refund, each committed after the close
+    // with a stamp from before it, as a transaction that took its time.
+    scene.send(&scene.agent, "late", None).await.ok();
+    scene.receipt(DELIVERED, &scene.customer, 99).await.ok();
+    let (late_order, _) = scene.paid_order("80.00", 1).await;
+    let refunded = scene
+        .app
+        .gql("mutation($input: RefundOrderInput!) { refundOrder(input: $input) { order { status } } }")
+        .vars(json!({ "input": { "orderId": first_order, "items": [{ "orderItemId": first_line, "quantity": 1 }], "idempotencyKey": "late-refund" } }))
+        .as_user(&scene.owner)
+        .send()
+        .await;
+    assert_eq!(refunded.ok()["refundOrder"]["order"]["status"], "REFUNDED");
+    usage_record::Entity::update_many()
+        .col_expr(usage_record::Column::DeliveredAt, Expr::value(on_time))
+        .filter(usage_record::Column::InvoiceId.is_null())
+        .exec(db)
+        .await
+        .unwrap();
+    order::Entity::update_many()
+        .col_expr(order::Column::PaidAt, Expr::value(on_time))
+        .filter(order::Column::Id.eq(uuid_of(late_order.as_str().unwrap())))
+        .exec(db)
+        .await
+        .unwrap();
+    payment::Entity::update_many()
+        .col_expr(payment::Column::UpdatedAt, Expr::value(on_time))
+        .filter(payment::Column::IdempotencyKey.eq("late-refund"))
+        .exec(db)
+        .await
+        .unwrap();
+
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let second = close(chrono_now_plus_ms(-1)).await;
+    let lines = |invoice: &Value| {
+        let mut lines: Vec<Value> = invoice["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["quantity"] != 0 && l["kind"] != "HOSTING")
+            .map(|l| {
+                json!([
+                    l["kind"],
+                    l["category"],
+                    l["quantity"],
+                    l["amount"]["amount"]
+                ])
+            })
+            .collect();
+        lines.sort_by_key(Value::to_string);
+        lines
+    };
+    assert_eq!(
+        lines(&first),
+        vec![
+            json!(["MESSAGES", "SERVICE", 1, "0.005000"]),
+            json!(["PLATFORM_FEES", null, 1, "1.000000"]),
+        ]
+    );
+    // 2.5 % of 80.00 is 2.00; the whole refund of the first order gives its
+    // 1.00 back.
+    assert_eq!(
+        lines(&second),
+        vec![
+            json!(["MESSAGES", "SERVICE", 1, "0.005000"]),
+            // The first order's confirmation, delivered with the late reply.
+            json!(["MESSAGES", "UTILITY", 1, "0.015000"]),
+            json!(["PLATFORM_FEES", null, 1, "2.000000"]),
+            json!(["PLATFORM_FEES_RETURNED", null, 1, "-1.000000"]),
+        ]
+    );
+    let unbilled = usage_record::Entity::find()
+        .filter(usage_record::Column::InvoiceId.is_null())
+        .all(db)
+        .await
+        .unwrap();
+    assert!(unbilled.is_empty(), "every record billed: {unbilled:?}");
+}
+
+/// The migration that marks what each invoice billed marks the rows of
+/// periods closed before it by their stamps, and a later close bills none
+/// of them again.
+#[tokio::test]
+async fn invoices_closed_before_the_marks_keep_what_they_billed() {
+    use chatshop_entity::{order, usage_record};
+    use chatshop_migration::{Migrator, MigratorTrait};
+    use sea_orm::EntityTrait;
+
+    let scene = scene().await;
+    let db = scene.app.chatshop.database();
+    for text in ["one", "two"] {
+        scene.send(&scene.agent, text, None).await.ok();
+    }
+    scene.receipt(DELIVERED, &scene.customer, 99).await.ok();
+    scene.paid_order("40.00", 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let first = scene
+        .app
+        .gql(CLOSE)
+        .vars(json!({ "input": { "shopId": scene.shop_id, "periodEnd": chrono_now_plus_ms(-1) } }))
+        .as_user(&scene.owner)
+        .send()
+        .await;
+    let first_id = uuid_of(
+        first.ok()["closeBillingPeriod"]["invoice"]["id"]
+            .as_str()
+            .unwrap(),
+    );
+    let marks = || async {
+        usage_record::Entity::find()
+            .all(db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|record| record.invoice_id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(marks().await, vec![Some(first_id); 2]);
+    let order_mark = || async {
+        order::Entity::find()
+            .one(db)
+            .await
+            .unwrap()
+            .unwrap()
+            .invoice_id
+    };
+    assert_eq!(order_mark().await, Some(first_id));
+
+    // Back to before the marks, and forward again.
+    Migrator::down(db, Some(1)).await.unwrap();
+    Migrator::up(db, None).await.unwrap();
+    assert_eq!(marks().await, vec![Some(first_id); 2]);
+    assert_eq!(order_mark().await, Some(first_id));
+
+    scene.send(&scene.agent, "three", None).await.ok();
+    scene.receipt(DELIVERED, &scene.customer, 99).await.ok();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let second = scene
+        .app
+        .gql(CLOSE)
+        .vars(json!({ "input": { "shopId": scene.shop_id, "periodEnd": chrono_now_plus_ms(-1) } }))
+        .as_user(&scene.owner)
+        .send()
+        .await;
+    let billed: Vec<Value> = second.ok()["closeBillingPeriod"]["invoice"]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["quantity"] != 0 && l["kind"] != "HOSTING")
+        .map(|l| json!([l["kind"], l["category"], l["quantity"]]))
+        .collect();
+    // The new reply, and the order's confirmation delivered with it; the
+    // first period's replies and platform fee are not billed again.
+    assert_eq!(
+        billed,
+        vec![
+            json!(["MESSAGES", "SERVICE", 1]),
+            json!(["MESSAGES", "UTILITY", 1])
+        ]
+    );
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chatshop::TestPaymentProvider;
-use chatshop_tests::{GqlResponse, ShopStaff, TestApp, TestUser, all_at_once};
+use chatshop_tests::{GqlResponse, ShopStaff, TestApp, TestUser, all_at_once, uuid_of};
 use serde_json::{Value, json};
 
 const PLACE: &str = "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { order { id status subtotal { amount currencyCode } total { amount } platformFee { amount } shopPayout { amount } items { id name quantity unitPrice { amount } lineTotal { amount } } } } }";
@@ -933,16 +933,6 @@ async fn refunds_sent_at_once_pay_back_and_restock_each_unit_once() {
     );
 }
 
-/// The uuid inside a global id (`base64url("Kind:uuid")`).
-fn uuid_of(global_id: &str) -> uuid::Uuid {
-    use base64::Engine;
-    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(global_id)
-        .unwrap();
-    let text = String::from_utf8(decoded).unwrap();
-    uuid::Uuid::parse_str(text.split_once(':').unwrap().1).unwrap()
-}
-
 #[tokio::test]
 async fn a_charge_the_server_never_recorded_is_reconciled_not_repeated() {
     use chatshop::{ChargeRequest, PaymentProvider};
@@ -975,6 +965,7 @@ async fn a_charge_the_server_never_recorded_is_reconciled_not_repeated() {
         provider_reference: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        invoice_id: Set(None),
     })
     .exec_without_returning(db)
     .await
