@@ -86,6 +86,22 @@ impl Scene {
         (order_id, line_id)
     }
 
+    /// Closes the period that ended a millisecond ago, leaving what was
+    /// just stamped (at millisecond precision) before its end: the invoice.
+    async fn close_now(&self) -> Value {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let closed = self
+            .app
+            .gql(CLOSE)
+            .vars(
+                json!({ "input": { "shopId": self.shop_id, "periodEnd": chrono_now_plus_ms(-1) } }),
+            )
+            .as_user(&self.owner)
+            .send()
+            .await;
+        closed.ok()["closeBillingPeriod"]["invoice"].clone()
+    }
+
     async fn usage(&self, user: &TestUser) -> GqlResponse {
         self.app
             .gql(USAGE)
@@ -301,15 +317,7 @@ async fn an_invoice_adds_up_and_closing_is_idempotent() {
     // Usage after the period goes to the next invoice.
     scene.send(&scene.agent, "later", None).await.ok();
     scene.receipt(DELIVERED, &scene.customer, 99).await.ok();
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let next = scene
-        .app
-        .gql(CLOSE)
-        .vars(json!({ "input": { "shopId": scene.shop_id, "periodEnd": chrono_now_plus_ms(-1) } }))
-        .as_user(&scene.owner)
-        .send()
-        .await;
-    let next = next.ok()["closeBillingPeriod"]["invoice"].clone();
+    let next = scene.close_now().await;
     assert_eq!(next["periodStart"], invoice["periodEnd"]);
     let next_service = next["lines"]
         .as_array()
@@ -696,15 +704,7 @@ async fn refunds_give_back_their_part_of_the_platform_fee() {
         json!(["0.680000", "0.680000", 2])
     );
 
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let closed = scene
-        .app
-        .gql(CLOSE)
-        .vars(json!({ "input": { "shopId": scene.shop_id, "periodEnd": chrono_now_plus_ms(-1) } }))
-        .as_user(&scene.owner)
-        .send()
-        .await;
-    let invoice = &closed.ok()["closeBillingPeriod"]["invoice"];
+    let invoice = &scene.close_now().await;
     let line = |kind: &str| {
         invoice["lines"]
             .as_array()
@@ -807,21 +807,7 @@ async fn a_late_commit_is_billed_by_the_next_invoice() {
     scene.send(&scene.agent, "on time", None).await.ok();
     scene.receipt(DELIVERED, &scene.customer, 99).await.ok();
     let (first_order, first_line) = scene.paid_order("40.00", 1).await;
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let close = |end: String| {
-        let scene = &scene;
-        async move {
-            let closed = scene
-                .app
-                .gql(CLOSE)
-                .vars(json!({ "input": { "shopId": scene.shop_id, "periodEnd": end } }))
-                .as_user(&scene.owner)
-                .send()
-                .await;
-            closed.ok()["closeBillingPeriod"]["invoice"].clone()
-        }
-    };
-    let first = close(chrono_now_plus_ms(-1)).await;
+    let first = scene.close_now().await;
     let on_time: chrono::DateTime<chrono::Utc> = usage_record::Entity::find()
         .one(db)
         .await
@@ -861,8 +847,7 @@ async fn a_late_commit_is_billed_by_the_next_invoice() {
         .await
         .unwrap();
 
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let second = close(chrono_now_plus_ms(-1)).await;
+    let second = scene.close_now().await;
     let lines = |invoice: &Value| {
         let mut lines: Vec<Value> = invoice["lines"]
             .as_array()
@@ -924,19 +909,7 @@ async fn invoices_closed_before_the_marks_keep_what_they_billed() {
     }
     scene.receipt(DELIVERED, &scene.customer, 99).await.ok();
     scene.paid_order("40.00", 1).await;
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let first = scene
-        .app
-        .gql(CLOSE)
-        .vars(json!({ "input": { "shopId": scene.shop_id, "periodEnd": chrono_now_plus_ms(-1) } }))
-        .as_user(&scene.owner)
-        .send()
-        .await;
-    let first_id = uuid_of(
-        first.ok()["closeBillingPeriod"]["invoice"]["id"]
-            .as_str()
-            .unwrap(),
-    );
+    let first_id = uuid_of(scene.close_now().await["id"].as_str().unwrap());
     let marks = || async {
         usage_record::Entity::find()
             .all(db)
@@ -965,15 +938,7 @@ async fn invoices_closed_before_the_marks_keep_what_they_billed() {
 
     scene.send(&scene.agent, "three", None).await.ok();
     scene.receipt(DELIVERED, &scene.customer, 99).await.ok();
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    let second = scene
-        .app
-        .gql(CLOSE)
-        .vars(json!({ "input": { "shopId": scene.shop_id, "periodEnd": chrono_now_plus_ms(-1) } }))
-        .as_user(&scene.owner)
-        .send()
-        .await;
-    let billed: Vec<Value> = second.ok()["closeBillingPeriod"]["invoice"]["lines"]
+    let billed: Vec<Value> = scene.close_now().await["lines"]
         .as_array()
         .unwrap()
         .iter()
