@@ -424,7 +424,7 @@ impl ChatshopBuilder {
                 ));
             }
         }
-        let passwords = PasswordHasher::new(self.config.limits.password_hash_concurrency).await?;
+        let passwords = PasswordHasher::new(self.config.limits.password_hash_concurrency);
         let (events, topics): (Arc<dyn EventBus>, Topics) = match self.events {
             Some(bus) => {
                 let topics = Topics::start(bus.as_ref());

@@ -43,6 +43,19 @@ pub async fn sign_up(
     let name = text::name("input.name", &input.name, MAX_USER_NAME_CHARS)?;
     let password = Password::parse_new("input.password", &input.password, email.as_str())?;
     let password_hash = hasher.hash(password.expose()).await?;
+    insert_account(db, &email, name, password_hash).await
+}
+
+/// Stores an account from checked input and a password already hashed.
+///
+/// # Errors
+/// `CONFLICT` when the email is already registered.
+pub(crate) async fn insert_account(
+    db: &impl ConnectionTrait,
+    email: &Email,
+    name: String,
+    password_hash: String,
+) -> Result<user::Model, Error> {
     let account = user::ActiveModel {
         id: Set(new_id()),
         email: Set(email.as_str().to_owned()),
