@@ -19,11 +19,12 @@ pub(crate) const DEMO_OWNER_EMAIL: &str = "owner@demo.chatshop.dev";
 pub(crate) const DEMO_AGENT_EMAIL: &str = "agent@demo.chatshop.dev";
 pub(crate) const DEMO_CUSTOMER_EMAIL: &str = "customer@demo.chatshop.dev";
 #[cfg(test)]
-pub(crate) const DEMO_PASSWORD: &str = "demo-password";
+const DEMO_PASSWORD: &str = "demo-password";
 
-/// The demo password, `demo-password`, hashed once for every demo account: the password is
-/// public, so a fixed salt hides nothing, and seeding then hashes nothing
-/// (each hash is 15 ms and a 19 MiB work area the server would carry).
+/// The demo password, `demo-password`, hashed once for every demo account:
+/// the password is public, so a fixed salt hides nothing, and seeding then
+/// hashes nothing (each hash is 15 ms and a 19 MiB work area the server
+/// would carry).
 const DEMO_PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$PVstpJsZrknXrguLtUYSKw$1PDJ8x4FH8bGy1707NkYzMcyIjNTB8AlkWYxcAvoYFE";
 
 const DEMO_PRODUCTS: &[(&str, &str, &str, Option<i32>, &str)] = &[
