@@ -1234,8 +1234,8 @@ async fn memory(db: &str) -> Result<(), BoxError> {
     let server = start_server(database(db).await, 28308).await?;
     let (customer, _, conversation_id) = conversation(&server).await?;
     // The sign-ins' password hashes each used a 19 MiB work area, which the
-    // server returns to the system once its hashing threads have idled for a
-    // second: measure the server as it idles, not as it hashes.
+    // server's allocator returns to the system about a second after: measure
+    // the server as it idles, not as it hashes.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let idle_rss = server.rss_kib();
     let mut sockets = Vec::new();
